@@ -92,7 +92,10 @@ PRESETS: dict[str, Profile] = {
             description="Azure OpenAI (give your https://RESOURCE.openai.azure.com)",
         ),
         _preset(
-            "anthropic", "anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY",
+            "anthropic",
+            "anthropic",
+            "https://api.anthropic.com",
+            "ANTHROPIC_API_KEY",
             description="Anthropic",
         ),
         _preset(
@@ -104,7 +107,12 @@ PRESETS: dict[str, Profile] = {
             description="Google Gemini API",
         ),
         _preset(
-            "ollama", "ollama", "http://localhost:11434", auth="none", description="Ollama", **_LOCAL
+            "ollama",
+            "ollama",
+            "http://localhost:11434",
+            auth="none",
+            description="Ollama (OLLAMA_HOST honoured)",
+            **_LOCAL,
         ),
         _preset(
             "foundry-local",
@@ -116,12 +124,20 @@ PRESETS: dict[str, Profile] = {
             **_LOCAL,
         ),
         _preset(
-            "vllm", "openai", "http://localhost:8000/v1", "VLLM_API_KEY", description="vLLM",
+            "vllm",
+            "openai",
+            "http://localhost:8000/v1",
+            "VLLM_API_KEY",
+            description="vLLM",
             **_LOCAL,
         ),
         _preset(
-            "litellm", "openai", "http://localhost:4000", "LITELLM_API_KEY",
-            description="LiteLLM proxy", **_LOCAL,
+            "litellm",
+            "openai",
+            "http://localhost:4000",
+            "LITELLM_API_KEY",
+            description="LiteLLM proxy",
+            **_LOCAL,
         ),
         _preset(
             "ark",
@@ -131,18 +147,27 @@ PRESETS: dict[str, Profile] = {
             description="Volcengine Ark (Doubao): model IDs or ep-… endpoint IDs",
         ),
         _preset(
-            "deepseek", "openai", "https://api.deepseek.com", "DEEPSEEK_API_KEY",
+            "deepseek",
+            "openai",
+            "https://api.deepseek.com",
+            "DEEPSEEK_API_KEY",
             description="DeepSeek",
         ),
         _preset(
-            "openrouter", "openai", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY",
+            "openrouter",
+            "openai",
+            "https://openrouter.ai/api/v1",
+            "OPENROUTER_API_KEY",
             description="OpenRouter",
         ),
         _preset(
             "groq", "openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY", description="Groq"
         ),
         _preset(
-            "mistral", "openai", "https://api.mistral.ai/v1", "MISTRAL_API_KEY",
+            "mistral",
+            "openai",
+            "https://api.mistral.ai/v1",
+            "MISTRAL_API_KEY",
             description="Mistral",
         ),
         _preset(
@@ -268,14 +293,14 @@ def check_profile(profile: Profile) -> None:
             "give a URL such as https://api.example.com/v1",
         )
     host = host_of(url)
-    if profile.type == "openai" and host.endswith(".openai.azure.com"):
-        if "/openai/v1" not in _path_of(url):
-            resource = host.split(".", 1)[0]
-            raise ConfigError(
-                f"profile {profile.name!r} points an openai-type profile at Azure host {host}",
-                f"use type azure with base URL https://{host}, or keep type openai with "
-                f"base URL https://{resource}.openai.azure.com/openai/v1",
-            )
+    azure_host = host.endswith(".openai.azure.com")
+    if profile.type == "openai" and azure_host and "/openai/v1" not in _path_of(url):
+        resource = host.split(".", 1)[0]
+        raise ConfigError(
+            f"profile {profile.name!r} points an openai-type profile at Azure host {host}",
+            f"use type azure with base URL https://{host}, or keep type openai with "
+            f"base URL https://{resource}.openai.azure.com/openai/v1",
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,7 +339,7 @@ class Config:
         try:
             import tomllib
         except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib  # type: ignore[no-redef]
+            import tomli as tomllib  # type: ignore[no-redef,unused-ignore]
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:

@@ -7,7 +7,7 @@ The renderer, the usage log, conversation history and the comparison grid only k
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 Role = Literal["system", "user", "assistant"]
 
@@ -75,7 +75,7 @@ class Finish:
     native: str | None = None
 
 
-Event = Union[TextDelta, ReasoningDelta, Usage, Finish]
+Event = TextDelta | ReasoningDelta | Usage | Finish
 
 
 @dataclass(frozen=True)

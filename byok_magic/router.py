@@ -1,0 +1,298 @@
+"""The router: target → profile + credential + adapter → a stream of events.
+
+Every face (magics, panel, CLI, Python API) calls this. It knows nothing of IPython.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from . import errors
+from .events import (
+    ChatRequest,
+    Event,
+    Finish,
+    Message,
+    ModelInfo,
+    ReasoningDelta,
+    TextDelta,
+    Usage,
+)
+
+if TYPE_CHECKING:
+    from .config import Config, Profile
+    from .credentials import KeyStore
+    from .transport import Transport
+
+
+@dataclass
+class Answer:
+    """Everything one request produced, built from its events."""
+
+    target: str
+    profile: str = ""
+    provider: str = ""
+    model: str = ""
+    text: str = ""
+    reasoning: str = ""
+    usage: Usage | None = None
+    finish: Finish | None = None
+    error: errors.ByokError | None = None
+    started: float = field(default_factory=time.monotonic)
+    first_token: float | None = None
+    ended: float | None = None
+    key_fingerprint: str | None = None
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, TextDelta):
+            if self.first_token is None:
+                self.first_token = time.monotonic()
+            self.text += event.text
+        elif isinstance(event, ReasoningDelta):
+            if self.first_token is None:
+                self.first_token = time.monotonic()
+            self.reasoning += event.text
+        elif isinstance(event, Usage):
+            self.usage = event
+        elif isinstance(event, Finish):
+            self.finish = event
+
+    @property
+    def elapsed(self) -> float:
+        return (self.ended or time.monotonic()) - self.started
+
+    @property
+    def status(self) -> str:
+        if self.error is None:
+            return "ok"
+        if getattr(self.error, "info", {}).get("stopped"):
+            return "interrupted"
+        return self.error.kind
+
+
+Listener = Callable[[Answer], None]
+ModelLister = Callable[[], list[Any]]
+
+
+class Router:
+    """Resolves targets and streams answers. One per process is usual (:func:`router`)."""
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        store: KeyStore | None = None,
+        transport: Transport | None = None,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._transport = transport
+        self.listeners: list[Listener] = []
+        self.model_listers: dict[str, ModelLister] = {}
+        self._lock = threading.Lock()
+
+    # -- collaborators, created lazily so importing byok stays cheap ---------------------------
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            from .config import Config
+
+            self._config = Config()
+        return self._config
+
+    @property
+    def store(self) -> KeyStore:
+        if self._store is None:
+            from .credentials import keystore
+
+            self._store = keystore()
+        return self._store
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            from .transport import transport
+
+            self._transport = transport()
+        return self._transport
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def request(
+        self,
+        prompt: str,
+        target: str | None = None,
+        *,
+        history: tuple[Message, ...] = (),
+        system: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        reasoning_effort: str | None = None,
+    ) -> tuple[Profile, ChatRequest]:
+        """Resolve ``target`` and build the provider-neutral request."""
+        profile, model = self.config.resolve(target)
+        req = ChatRequest(
+            model=model,
+            messages=(*history, Message("user", prompt)),
+            system=system,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            reasoning_effort=reasoning_effort,
+        )
+        return profile, req
+
+    def stream(
+        self, profile: Profile, request: ChatRequest, answer: Answer | None = None
+    ) -> Iterator[Event]:
+        """Events of one answer. Ends with a :class:`Finish`, or raises a ByokError."""
+        from .config import check_profile
+        from .credentials import require
+        from .providers import adapter_for
+
+        answer = answer or Answer(target=f"{profile.name}:{request.model}")
+        answer.profile, answer.provider, answer.model = profile.name, profile.type, request.model
+        try:
+            check_profile(profile)
+            profile = self._discover(profile)
+            adapter = adapter_for(profile)
+            credential = require(profile, self.store)
+            if credential is not None:
+                answer.key_fingerprint = fingerprint(credential.secret.reveal())
+            retried = False
+            while True:
+                wire = adapter.build(request, profile, credential)
+                current = profile
+
+                def on_error(
+                    status: int, headers: Any, body: bytes, p: Profile = current, u: str = wire.url
+                ) -> Any:
+                    return adapter.error(status, headers, body, p, u)
+
+                frames = self.transport.frames(wire, profile, on_error)
+                try:
+                    first = True
+                    for event in adapter.parse(frames):
+                        first = False
+                        answer.add(event)
+                        yield event
+                    break
+                except errors.BadRequestError as err:
+                    if first and not retried and _rejects_stream_options(err, wire.json):
+                        retried = True
+                        profile = replace(
+                            profile, quirks={**profile.quirks, "stream_options": False}
+                        )
+                        continue
+                    raise
+                finally:
+                    close = getattr(frames, "close", None)
+                    if close is not None:
+                        close()
+            if answer.finish is None:
+                raise errors.StreamInterrupted(
+                    f"stream interrupted: {profile.name} closed the stream before the answer "
+                    "was complete",
+                    "the answer so far is kept; run the cell again",
+                )
+        except errors.ByokError as err:
+            answer.error = err
+            raise
+        except KeyboardInterrupt:
+            answer.error = errors.StreamInterrupted(
+                "stopped", "the answer so far is kept", stopped=True
+            )
+            raise
+        finally:
+            answer.ended = time.monotonic()
+            self._notify(answer)
+
+    def _notify(self, answer: Answer) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(answer)
+            except Exception:  # a listener (usage log, history) must never break a request
+                import logging
+
+                logging.getLogger("byok_magic").warning(
+                    "a listener failed after a request", exc_info=False
+                )
+
+    def _discover(self, profile: Profile) -> Profile:
+        """Hook for profiles whose base URL is found at run time (Foundry Local)."""
+        if profile.base_url or not profile.quirks.get("discover"):
+            return profile
+        from .discovery import discover
+
+        return discover(profile)
+
+    def ask(self, prompt: str, target: str | None = None, **params: Any) -> str:
+        """The whole answer text (blocking)."""
+        profile, req = self.request(prompt, target, **params)
+        answer = Answer(target=f"{profile.name}:{req.model}")
+        for _ in self.stream(profile, req, answer):
+            pass
+        return answer.text
+
+    # -- models --------------------------------------------------------------------------------
+
+    def list_models(self, profile_name: str, refresh: bool = False) -> list[ModelInfo]:
+        """Models a profile offers: a registered lister, the profile file, or live discovery."""
+        from .credentials import lookup
+        from .providers import adapter_for
+
+        profile = self.config.get(profile_name)
+        lister = self.model_listers.get(profile.name)
+        if lister is not None:
+            return [_as_model(m, profile.name) for m in lister()]
+        if profile.models:
+            return [replace(m, profile=profile.name) for m in profile.models]
+        profile = self._discover(profile)
+        adapter = adapter_for(profile)
+        credential = lookup(profile, self.store)
+        wire = adapter.models_request(profile, credential)
+
+        def on_error(status: int, headers: Any, body: bytes) -> errors.ByokError:
+            return adapter.error(status, headers, body, profile, wire.url)
+
+        body = self.transport.fetch(wire, profile, on_error)
+        return adapter.parse_models(body, profile)
+
+
+def _as_model(m: Any, profile: str) -> ModelInfo:
+    if isinstance(m, ModelInfo):
+        return replace(m, profile=profile)
+    if isinstance(m, str):
+        return ModelInfo(id=m, profile=profile)
+    if isinstance(m, dict) and "id" in m:
+        known = {k: m[k] for k in ("name", "vision", "reasoning", "context_window") if k in m}
+        return ModelInfo(id=str(m["id"]), profile=profile, **known)
+    raise errors.ConfigError(
+        f"the model lister for {profile!r} returned {type(m).__name__}",
+        "return model ids (str), dicts with an 'id', or ModelInfo objects",
+    )
+
+
+def _rejects_stream_options(err: errors.ByokError, body: Any) -> bool:
+    return isinstance(body, dict) and "stream_options" in body and "stream_options" in str(err)
+
+
+def fingerprint(secret: str) -> str:
+    """A short, one-way tag that tells keys apart without revealing them."""
+    import hashlib
+
+    return hashlib.sha256(("byok:" + secret).encode()).hexdigest()[:10]
+
+
+_router: Router | None = None
+
+
+def router() -> Router:
+    """The process-wide router."""
+    global _router
+    if _router is None:
+        _router = Router()
+    return _router

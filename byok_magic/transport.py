@@ -1,0 +1,442 @@
+"""The one place that touches the network.
+
+It sends a :class:`~byok_magic.providers.base.WireRequest` with one shared ``httpx.Client``
+(one SSL context per process), pins the secret to the request's own origin, never follows
+redirects, retries only before the first byte of an answer, and watches every open stream
+for a first-token, idle-gap and total-lifetime deadline. Every failure leaves as a
+:class:`~byok_magic.errors.ByokError` built here, never chained to the httpx exception.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import errors
+from .redact import install_log_filters, remember
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .config import Profile
+    from .providers.base import WireRequest
+    from .streaming import SSEEvent
+
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+MAX_SERVER_DELAY = 120.0
+DEFAULT_TIMEOUTS = {"connect": 10.0, "first_token": 600.0, "idle": 120.0, "total": 1800.0}
+_LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
+ErrorMaker = Callable[[int, Mapping[str, str], bytes], errors.ByokError]
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    import httpx
+
+    u = httpx.URL(url)
+    port = u.port or (443 if u.scheme == "https" else 80)
+    return (u.scheme, u.host.lower(), port)
+
+
+def is_loopback(host: str) -> bool:
+    return host in _LOOPBACK or host.startswith("127.") or host.endswith(".localhost")
+
+
+def _redacted_url(url: str) -> str:
+    return url.split("?", 1)[0]
+
+
+class Stream:
+    """One open response: its deadlines, and a way to stop it from another thread."""
+
+    def __init__(self, timeouts: Mapping[str, float]) -> None:
+        self.started = time.monotonic()
+        self.first_byte: float | None = None
+        self.last_byte = self.started
+        self.first_token_s = timeouts.get("first_token", DEFAULT_TIMEOUTS["first_token"])
+        self.idle_s = timeouts.get("idle", DEFAULT_TIMEOUTS["idle"])
+        self.total_s = timeouts.get("total", DEFAULT_TIMEOUTS["total"])
+        self.stopped: str | None = None  # "first_token" | "idle" | "total" | "cancelled"
+        self.response: httpx.Response | None = None
+
+    def touch(self) -> None:
+        now = time.monotonic()
+        if self.first_byte is None:
+            self.first_byte = now
+        self.last_byte = now
+
+    def overdue(self, now: float) -> str | None:
+        if now - self.started > self.total_s:
+            return "total"
+        if self.first_byte is None:
+            return "first_token" if now - self.started > self.first_token_s else None
+        return "idle" if now - self.last_byte > self.idle_s else None
+
+    def stop(self, why: str = "cancelled") -> None:
+        """Close the connection now, even while another thread is blocked reading it."""
+        if self.stopped is None:
+            self.stopped = why
+        resp = self.response
+        if resp is None:
+            return
+        stream = resp.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            import contextlib
+            import socket
+
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """One daemon thread that stops streams past their deadlines."""
+
+    def __init__(self) -> None:
+        self._streams: set[Stream] = set()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, s: Stream) -> None:
+        with self._cond:
+            self._streams.add(s)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, daemon=True, name="byok-watch")
+                self._thread.start()
+            self._cond.notify()
+
+    def discard(self, s: Stream) -> None:
+        with self._cond:
+            self._streams.discard(s)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._streams:
+                    self._cond.wait()
+                streams = list(self._streams)
+            now = time.monotonic()
+            for s in streams:
+                why = s.overdue(now)
+                if why:
+                    s.stop(why)
+                    self.discard(s)
+            time.sleep(0.1)
+
+
+class Transport:
+    """Sends wire requests. One instance per process is enough (see :func:`transport`)."""
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str | None, str | None], httpx.Client] = {}
+        self._lock = threading.Lock()
+        self._watchdog = _Watchdog()
+        self.sleep = time.sleep
+
+    # -- clients ------------------------------------------------------------------------------
+
+    def client(self, profile: Profile) -> httpx.Client:
+        key = (profile.ca_bundle, profile.proxy)
+        with self._lock:
+            cl = self._clients.get(key)
+            if cl is None:
+                cl = self._clients[key] = self._make_client(profile)
+            return cl
+
+    def _make_client(self, profile: Profile) -> httpx.Client:
+        import httpx
+
+        install_log_filters()
+        verify: Any = True
+        bundle = (
+            profile.ca_bundle
+            or os.environ.get("SSL_CERT_FILE")
+            or os.environ.get("REQUESTS_CA_BUNDLE")
+        )
+        if bundle:
+            import ssl
+
+            verify = ssl.create_default_context(cafile=bundle)
+        return httpx.Client(
+            verify=verify,
+            proxy=profile.proxy,
+            trust_env=True,  # HTTPS_PROXY / NO_PROXY
+            follow_redirects=False,
+            timeout=httpx.Timeout(10.0),
+            event_hooks={"request": [_pin_hook]},
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            for cl in self._clients.values():
+                cl.close()
+            self._clients.clear()
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def _request(self, wire: WireRequest, profile: Profile) -> httpx.Request:
+        import httpx
+
+        headers = {"accept": _ACCEPT[wire.framing], **wire.headers}
+        scheme, host, _ = origin(wire.url)
+        if wire.secret is not None:
+            if scheme != "https" and not is_loopback(host) and not profile.allow_http:
+                raise errors.SecurityError(
+                    f"refusing to send the key for profile {profile.name!r} over plain http to "
+                    f"{host}",
+                    "use an https:// base URL, or set allow_http = true in the profile if this "
+                    "network is trusted",
+                )
+            assert wire.auth_header
+            value = wire.secret.reveal()
+            remember(value)
+            headers[wire.auth_header] = wire.auth_prefix + value
+        t = {**DEFAULT_TIMEOUTS, **profile.timeouts}
+        timeout = httpx.Timeout(
+            connect=t["connect"], read=t["first_token"] + 5, write=60.0, pool=t["connect"]
+        )
+        req = httpx.Request(
+            wire.method, wire.url, params=dict(wire.params) or None, headers=headers, json=wire.json
+        )
+        req.extensions["timeout"] = timeout.as_dict()
+        req.extensions["byok_pin"] = (origin(wire.url), wire.auth_header)
+        return req
+
+    def open(self, wire: WireRequest, profile: Profile, on_error: ErrorMaker) -> Stream:
+        """Send with retries (only before any answer byte); return a stream whose status is 2xx."""
+        cl = self.client(profile)
+        retries = int(profile.timeouts.get("retries", 2))
+        attempt = 0
+        while True:
+            req = self._request(wire, profile)
+            stream = Stream({**DEFAULT_TIMEOUTS, **profile.timeouts})
+            try:
+                resp = cl.send(req, stream=True)
+            except Exception as exc:  # httpx errors; never chained (they can carry headers)
+                err = _network_error(exc, wire.url, profile)
+                if isinstance(err, errors.ConnectFailed) and attempt < retries and err.retryable:
+                    attempt += 1
+                    self.sleep(_backoff(attempt, None))
+                    continue
+                raise err from None
+            stream.response = resp
+            if 300 <= resp.status_code < 400:
+                resp.close()
+                raise _redirect_error(resp, wire.url, profile)
+            if resp.status_code >= 400:
+                body = _read_capped(resp)
+                err = on_error(resp.status_code, resp.headers, body)
+                delay = _retry_delay(resp.status_code, resp.headers, err)
+                if delay is not None and attempt < retries:
+                    attempt += 1
+                    self.sleep(delay if delay > 0 else _backoff(attempt, None))
+                    continue
+                raise err
+            return stream
+
+    def frames(
+        self, wire: WireRequest, profile: Profile, on_error: ErrorMaker
+    ) -> Iterator[SSEEvent | str]:
+        """Open the request and yield decoded frames; the connection is closed on exit."""
+        from .streaming import NDJSONDecoder, SSEDecoder
+
+        stream = self.open(wire, profile, on_error)
+        resp = stream.response
+        assert resp is not None
+        try:
+            self._check_stream_type(resp, wire, on_error)
+            decoder: SSEDecoder | NDJSONDecoder = (
+                SSEDecoder() if wire.framing == "sse" else NDJSONDecoder()
+            )
+            self._watchdog.add(stream)
+            try:
+                for chunk in resp.iter_bytes():
+                    stream.touch()
+                    yield from decoder.feed(chunk)
+            except Exception as exc:
+                raise _stream_error(exc, stream, wire.url) from None
+            if stream.stopped:
+                raise _stream_error(None, stream, wire.url)
+            yield from decoder.close()
+        finally:
+            self._watchdog.discard(stream)
+            resp.close()
+
+    def fetch(self, wire: WireRequest, profile: Profile, on_error: ErrorMaker) -> bytes:
+        """A small non-streamed request (model lists, connection tests)."""
+        stream = self.open(wire, profile, on_error)
+        assert stream.response is not None
+        try:
+            return _read_capped(stream.response, limit=16 * 1024 * 1024)
+        except Exception as exc:
+            raise _stream_error(exc, stream, wire.url) from None
+        finally:
+            stream.response.close()
+
+    @staticmethod
+    def _check_stream_type(resp: httpx.Response, wire: WireRequest, on_error: ErrorMaker) -> None:
+        ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+        if wire.framing != "sse" or ctype in ("text/event-stream", ""):
+            return
+        if ctype in ("application/json", "text/html", "text/plain", "application/problem+json"):
+            body = _read_capped(resp)
+            if ctype.endswith("json") and b'"error"' in body:
+                raise on_error(resp.status_code, resp.headers, body)
+            what = {"text/html": "an HTML page", "text/plain": "plain text"}.get(ctype, "JSON")
+            host = origin(wire.url)[1]
+            raise errors.ProtocolError(
+                f"{host} answered with {what} where a stream was asked for "
+                f"({_redacted_url(wire.url)})",
+                "the base URL may point at the wrong server or a proxy that does not pass "
+                "streams; check it with `%byok profiles`",
+            )
+
+
+_ACCEPT = {"sse": "text/event-stream", "ndjson": "application/x-ndjson", "json": "application/json"}
+
+
+def _pin_hook(request: httpx.Request) -> None:
+    """Last check on every request leaving the client: a credential goes only to its origin."""
+    pin = request.extensions.get("byok_pin")
+    if not pin:
+        return
+    (want, auth_header) = pin
+    if auth_header and auth_header in request.headers and origin(str(request.url)) != want:
+        raise errors.SecurityError(
+            "a request carrying a key was about to leave for another origin",
+            "nothing was sent; check the profile's base URL",
+        )
+
+
+def _read_capped(resp: httpx.Response, limit: int = 256 * 1024) -> bytes:
+    out = bytearray()
+    for chunk in resp.iter_bytes():
+        out += chunk
+        if len(out) >= limit:
+            break
+    return bytes(out[:limit])
+
+
+def _backoff(attempt: int, _: Any) -> float:
+    base = min(8.0, 0.5 * 2 ** (attempt - 1))
+    return base * (1 - 0.25 * random.random())
+
+
+def _retry_delay(status: int, headers: Mapping[str, str], err: errors.ByokError) -> float | None:
+    """Seconds to wait before retrying (0 = use back-off), or None for no retry."""
+    should = headers.get("x-should-retry", "").lower()
+    if should == "false":
+        return None
+    if should != "true" and status not in RETRY_STATUSES:
+        return None
+    hinted = err.info.get("retry_after")
+    if isinstance(hinted, (int, float)):
+        if hinted > MAX_SERVER_DELAY:
+            return None
+        if hinted > 0:
+            return float(hinted)
+    return 0.0
+
+
+def _network_error(exc: Exception, url: str, profile: Profile) -> errors.ByokError:
+    import httpx
+
+    if isinstance(exc, errors.ByokError):
+        return exc
+    shown = _redacted_url(url)
+    host = origin(url)[1]
+    if isinstance(exc, httpx.ConnectTimeout):
+        return errors.ConnectFailed(
+            f"connecting to {shown} timed out",
+            "check the address and your network or proxy settings",
+        )
+    if isinstance(exc, httpx.ConnectError):
+        local = is_loopback(host)
+        hint = _LOCAL_HINTS.get(profile.type if profile.type == "ollama" else profile.name, "")
+        if local:
+            err = errors.ConnectFailed(
+                f"could not connect to {shown}: is the server running?",
+                hint
+                or "start the local server, or fix the profile's base URL "
+                f"with `%byok add {profile.name} --base-url URL`",
+            )
+            err.retryable = False  # a local server that is down stays down for a few seconds
+            return err
+        return errors.ConnectFailed(
+            f"could not connect to {shown} ({type(exc).__name__})",
+            "check the address, your network, and HTTPS_PROXY/NO_PROXY settings",
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return errors.StreamTimeout(
+            f"{host} did not answer in time ({shown})",
+            "the model may be busy; run the cell again, or raise the profile's first_token timeout",
+        )
+    return errors.NetworkError(
+        f"the request to {shown} failed ({type(exc).__name__})",
+        "check the address and your network",
+    )
+
+
+_LOCAL_HINTS = {
+    "ollama": "start it with `ollama serve` (or set OLLAMA_HOST to where it runs)",
+    "vllm": "start it with `vllm serve MODEL`",
+    "litellm": "start it with `litellm --config config.yaml`",
+    "foundry-local": "start it with `foundry model run MODEL` and check `foundry service status`",
+}
+
+
+def _stream_error(exc: Exception | None, stream: Stream, url: str) -> errors.ByokError:
+    if isinstance(exc, errors.ByokError):
+        return exc
+    host = origin(url)[1]
+    why = stream.stopped
+    if why == "cancelled":
+        return errors.StreamInterrupted("stopped", "the answer so far is kept", stopped=True)
+    if why in ("first_token", "idle", "total"):
+        limit = {"first_token": stream.first_token_s, "idle": stream.idle_s}.get(
+            why, stream.total_s
+        )
+        what = {
+            "first_token": f"no answer from {host} within {limit:.0f} s",
+            "idle": f"the stream from {host} stalled for more than {limit:.0f} s",
+            "total": f"the answer from {host} took longer than the {limit:.0f} s limit",
+        }[why]
+        return errors.StreamTimeout(
+            what, "the answer so far is kept; run the cell again, or raise the profile's timeouts"
+        )
+    return errors.StreamInterrupted(
+        f"stream interrupted: the connection to {host} closed before the answer was complete",
+        "the answer so far is kept; run the cell again",
+    )
+
+
+def _redirect_error(resp: httpx.Response, url: str, profile: Profile) -> errors.ByokError:
+    where = resp.headers.get("location", "")
+    target = ""
+    try:
+        import httpx
+
+        target = origin(str(httpx.URL(url).join(where)))[1] if where else ""
+    except Exception:
+        target = ""
+    return errors.SecurityError(
+        f"{origin(url)[1]} redirected the request ({resp.status_code})"
+        + (f" to {target}" if target else "")
+        + "; byok does not follow redirects, so no key went there",
+        f"set profile {profile.name!r}'s base URL to the final address",
+        status=resp.status_code,
+    )
+
+
+_transport: Transport | None = None
+
+
+def transport() -> Transport:
+    """The process-wide transport (its httpx client is created on first request)."""
+    global _transport
+    if _transport is None:
+        _transport = Transport()
+    return _transport
