@@ -46,6 +46,19 @@ class Answer:
     first_token: float | None = None
     ended: float | None = None
     key_fingerprint: str | None = None
+    _stream: Any = field(default=None, repr=False)
+    _cancelled: bool = field(default=False, repr=False)
+
+    def cancel(self) -> None:
+        """Stop this answer's stream from any thread (the connection closes at once)."""
+        self._cancelled = True
+        if self._stream is not None:
+            self._stream.stop("cancelled")
+
+    def _opened(self, stream: Any) -> None:
+        self._stream = stream
+        if self._cancelled:
+            stream.stop("cancelled")
 
     def add(self, event: Event) -> None:
         if isinstance(event, TextDelta):
@@ -172,7 +185,7 @@ class Router:
                 ) -> Any:
                     return adapter.error(status, headers, body, p, u)
 
-                frames = self.transport.frames(wire, profile, on_error)
+                frames = self.transport.frames(wire, profile, on_error, answer._opened)
                 try:
                     first = True
                     for event in adapter.parse(frames):

@@ -238,12 +238,21 @@ class Transport:
             return stream
 
     def frames(
-        self, wire: WireRequest, profile: Profile, on_error: ErrorMaker
+        self,
+        wire: WireRequest,
+        profile: Profile,
+        on_error: ErrorMaker,
+        on_open: Callable[[Stream], None] | None = None,
     ) -> Iterator[SSEEvent | str]:
-        """Open the request and yield decoded frames; the connection is closed on exit."""
+        """Open the request and yield decoded frames; the connection is closed on exit.
+
+        ``on_open`` receives the :class:`Stream`, whose ``stop()`` ends it from any thread.
+        """
         from .streaming import NDJSONDecoder, SSEDecoder
 
         stream = self.open(wire, profile, on_error)
+        if on_open is not None:
+            on_open(stream)
         resp = stream.response
         assert resp is not None
         try:

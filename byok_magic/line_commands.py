@@ -1,0 +1,266 @@
+"""The ``%byok`` subcommands. Each takes the magics object and its words, and shows Markdown."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import errors
+
+if TYPE_CHECKING:
+    from .magics import ByokMagics
+
+Command = Callable[["ByokMagics", list[str]], None]
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str) -> Callable[[Command], Command]:
+    def register(fn: Command) -> Command:
+        COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as a ByokError instead of exiting."""
+
+    def error(self, message: str) -> Any:
+        raise errors.ConfigError(f"{self.prog}: {message}", f"see `{self.prog} --help`")
+
+    def exit(self, status: int = 0, message: str | None = None) -> Any:
+        raise _HelpShown(self.format_help())
+
+
+class _HelpShown(Exception):
+    pass
+
+
+def parser(name: str) -> _Parser:
+    return _Parser(prog=f"%byok {name}", add_help=True)
+
+
+def show(markdown: str) -> None:
+    from IPython.display import Markdown, display
+
+    display(Markdown(markdown))
+
+
+def run_line_command(magics: ByokMagics, words: list[str]) -> None:
+    if not words:
+        from .reports import status_markdown
+
+        show(status_markdown(magics.router))
+        return
+    name, rest = words[0], words[1:]
+    fn = COMMANDS.get(name)
+    if fn is None:
+        raise errors.ConfigError(
+            f"unknown subcommand {name!r}",
+            "one of: " + ", ".join(sorted(COMMANDS)) + " (see `%byok?`)",
+        )
+    try:
+        fn(magics, rest)
+    except _HelpShown as help_text:
+        show(f"```\n{help_text}\n```")
+
+
+@command("use")
+def _use(magics: ByokMagics, words: list[str]) -> None:
+    p = parser("use")
+    p.add_argument("target", help="PROFILE:MODEL")
+    args = p.parse_args(words)
+    magics.router.config.set_default(args.target)
+    show(f"Default target: `{args.target}`")
+
+
+@command("profiles")
+def _profiles(magics: ByokMagics, words: list[str]) -> None:
+    from .reports import PROFILE_HEADERS, profile_rows, table
+
+    parser("profiles").parse_args(words)
+    show(table(PROFILE_HEADERS, profile_rows(magics.router)))
+
+
+def add_profile_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of `%byok add` and `byok add`, shared."""
+    p.add_argument("name")
+    p.add_argument("--type", choices=("openai", "azure", "anthropic", "gemini", "ollama", "vertex"))
+    p.add_argument("--base-url")
+    p.add_argument("--model", help="default model (for azure: the deployment name)")
+    p.add_argument("--wire-api", choices=("completions", "responses"))
+    p.add_argument("--api-version", help="azure: the dated api-version; omit for the v1 route")
+    p.add_argument("--auth", choices=("api-key", "bearer", "none"))
+    p.add_argument("--key-env", help="environment variable that holds the secret")
+    p.add_argument("--header", action="append", default=[], metavar="K=V")
+    p.add_argument("--allow-http", action="store_true", help="allow a key over plain http")
+    p.add_argument("--project-id", help="vertex: Google Cloud project id")
+    p.add_argument("--location", help="vertex: region (default us-central1)")
+
+
+def profile_from_args(router: Any, args: argparse.Namespace) -> Any:
+    """A new or updated profile from `add` arguments (an existing one keeps what is not given)."""
+    from dataclasses import replace
+
+    from .config import Profile
+
+    existing = router.config.profiles().get(args.name)
+    headers = {}
+    for h in args.header:
+        k, sep, v = h.partition("=")
+        if not sep or not k.strip():
+            raise errors.ConfigError(f"header {h!r} is not K=V", "write --header X-Team=ml")
+        headers[k.strip()] = v.strip()
+    given = {
+        "type": args.type,
+        "base_url": args.base_url,
+        "model": args.model,
+        "wire_api": args.wire_api,
+        "api_version": args.api_version,
+        "auth": args.auth,
+        "key_env": args.key_env,
+        "project_id": args.project_id,
+        "location": args.location,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    if args.allow_http:
+        given["allow_http"] = True
+    if headers:
+        given["headers"] = {**(dict(existing.headers) if existing else {}), **headers}
+    if existing is not None:
+        return replace(existing, **given)
+    if "type" not in given:
+        raise errors.ConfigError(
+            f"a new profile needs a type: `%byok add {args.name} --type openai --base-url URL`",
+            "types: openai, azure, anthropic, gemini, ollama, vertex",
+        )
+    if given.get("auth") == "none":
+        given["key_required"] = False
+    return Profile(name=args.name, **given)
+
+
+@command("add")
+def _add(magics: ByokMagics, words: list[str]) -> None:
+    p = parser("add")
+    add_profile_arguments(p)
+    args = p.parse_args(words)
+    prof = profile_from_args(magics.router, args)
+    magics.router.config.add(prof)
+    show(f"Profile `{prof.name}` saved ({prof.type}, {prof.base_url or 'no base URL'}).")
+
+
+@command("remove")
+def _remove(magics: ByokMagics, words: list[str]) -> None:
+    p = parser("remove")
+    p.add_argument("name")
+    args = p.parse_args(words)
+    magics.router.config.remove(args.name)
+    show(f"Profile `{args.name}` removed.")
+
+
+@command("keys")
+def _keys(magics: ByokMagics, words: list[str]) -> None:
+    from .reports import table
+
+    p = parser("keys")
+    p.add_argument("action", nargs="?", choices=("list", "set", "delete"), default="list")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--bearer", action="store_true", help="store a bearer token instead of a key")
+    args = p.parse_args(words)
+    router = magics.router
+    if args.action == "list":
+        from .reports import key_source
+
+        rows = []
+        for name, prof in sorted(router.config.profiles().items()):
+            rows.append([name, *key_source(prof, router)])
+        show(table(("profile", "secret from", "secret"), rows))
+        return
+    if not args.name:
+        raise errors.ConfigError(f"`%byok keys {args.action}` needs a profile name", "")
+    router.config.get(args.name)  # the profile must exist
+    user = f"{args.name}#bearer" if args.bearer else args.name
+    what = "bearer token" if args.bearer else "API key"
+    if args.action == "delete":
+        gone = router.store.delete(user)
+        show(
+            f"{what} for `{args.name}` deleted." if gone else f"No stored {what} for `{args.name}`."
+        )
+        return
+    value = _hidden_prompt(f"{what} for {args.name} (input hidden): ")
+    try:
+        router.store.set(user, value)
+    finally:
+        del value
+    show(f"{what} for `{args.name}` stored in the keyring.")
+
+
+def _hidden_prompt(prompt: str) -> str:
+    import getpass
+
+    try:
+        value = getpass.getpass(prompt)
+    except Exception as exc:  # StdinNotImplementedError under nbclient, EOFError without a tty
+        raise errors.KeyStoreError(
+            f"cannot ask for the secret here ({type(exc).__name__}: no interactive input)",
+            "run `byok keys set NAME` in a terminal, or use the settings panel (`%byok settings`)",
+        ) from None
+    value = value.strip()
+    if not value:
+        raise errors.KeyStoreError("no secret was entered", "nothing was stored")
+    return value
+
+
+@command("models")
+def _models(magics: ByokMagics, words: list[str]) -> None:
+    from .credentials import lookup
+    from .reports import MODEL_HEADERS, model_rows, table
+
+    p = parser("models")
+    p.add_argument("profile", nargs="?")
+    p.add_argument("--refresh", action="store_true")
+    args = p.parse_args(words)
+    router = magics.router
+    names = [args.profile] if args.profile else sorted(router.config.profiles())
+    rows: list[list[object]] = []
+    problems: list[str] = []
+    for name in names:
+        prof = router.config.get(name)
+        has_secret = not prof.needs_secret or lookup(prof, router.store) is not None
+        try:
+            models = router.list_models(name, refresh=args.refresh)
+        except errors.ByokError as err:
+            if args.profile:
+                raise
+            problems.append(f"- `{name}`: {err.cause}")
+            continue
+        rows += model_rows(models, has_secret)
+    text = table(MODEL_HEADERS, rows) if rows else "No models found."
+    if problems:
+        text += "\n\nCould not list:\n" + "\n".join(problems)
+    show(text)
+
+
+@command("reset")
+def _reset(magics: ByokMagics, words: list[str]) -> None:
+    p = parser("reset")
+    p.add_argument("thread", nargs="?")
+    args = p.parse_args(words)
+    magics.threads.reset(args.thread)
+    show(f"Thread `{args.thread}` forgotten." if args.thread else "All threads forgotten.")
+
+
+@command("settings")
+def _settings(magics: ByokMagics, words: list[str]) -> None:
+    parser("settings").parse_args(words)
+    try:
+        from .widgets import settings_panel
+    except ImportError:
+        raise errors.UnsupportedProvider(
+            "the settings panel is not available in this build",
+            "use `%byok add`, `%byok keys set` and `%byok use` instead",
+        ) from None
+    from IPython.display import display
+
+    display(settings_panel(magics.router, magics))

@@ -1,0 +1,221 @@
+"""``%%byok`` and ``%byok``: argument parsing and glue between the notebook and the router."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from . import errors
+from .threads import Exchange, Threads
+
+if TYPE_CHECKING:
+    from .router import Answer, Router
+
+_KEY_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{12,}|AIza[0-9A-Za-z_\-]{20,}|[A-Za-z0-9]{40,})\b")
+_CODE_BLOCK = re.compile(r"```[^\n`]*\n(.*?)(?:\n```|\Z)", re.S)
+
+
+def _refuse_secrets(text: str) -> None:
+    if _KEY_LIKE.search(text):
+        raise errors.ConfigError(
+            "that looks like a key in the magic's arguments; keys are never accepted there "
+            "(they end up in the notebook and in IPython's history)",
+            "rotate that key now, then store the new one with `%byok keys set PROFILE`",
+        )
+
+
+def _show_markdown(text: str) -> None:
+    from IPython.display import Markdown, display
+
+    display(Markdown(text))
+
+
+def _show_error(err: errors.ByokError) -> None:
+    _show_markdown(f"⚠️ **{err.cause}**" + (f"  \n{err.fix}" if err.fix else ""))
+
+
+def first_code_block(text: str) -> str | None:
+    m = _CODE_BLOCK.search(text)
+    return m.group(1) if m else None
+
+
+@magics_class
+class ByokMagics(Magics):
+    """The ``%%byok`` cell magic and the ``%byok`` line magic."""
+
+    def __init__(self, shell: Any = None, router: Router | None = None) -> None:
+        super().__init__(shell)
+        self._router = router
+        self.threads = Threads()
+
+    @property
+    def router(self) -> Router:
+        if self._router is None:
+            from .router import router
+
+            self._router = router()
+        return self._router
+
+    # -- %%byok ----------------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("targets", nargs="*", help="PROFILE:MODEL (or PROFILE); several compare models")
+    @argument("-s", "--system", help="system prompt")
+    @argument("-t", "--temperature", type=float, help="sampling temperature")
+    @argument("--max-tokens", type=int, help="cap on the answer's tokens")
+    @argument("--reasoning-effort", choices=("low", "medium", "high"), help="thinking effort")
+    @argument("--thread", default="main", help="conversation thread (default: main)")
+    @argument("--new", action="store_true", help="start the thread afresh")
+    @argument("--no-history", action="store_true", help="send this cell alone; thread untouched")
+    @argument(
+        "-f",
+        "--format",
+        default="markdown",
+        choices=("markdown", "text", "code"),
+        help="markdown (default), text, or code (first code block goes into a new cell)",
+    )
+    @argument("-o", "--out", help="also store the answer text in this variable")
+    @argument("--show-reasoning", action="store_true", help="show reasoning above the answer")
+    @argument("--no-interpolate", action="store_true", help="send {braces} exactly as typed")
+    @cell_magic("byok")  # type: ignore[arg-type]
+    def byok_cell(self, line: str, cell: str) -> None:
+        """Send the cell as a prompt and stream the answer as live Markdown.
+
+        ``{name}`` in the cell is replaced by the variable's value (also ``{obj.attr}``,
+        ``{seq[0]}``, ``{In[3]}``); every other brace is sent exactly as typed.
+        """
+        try:
+            _refuse_secrets(line)
+            args = parse_argstring(self.byok_cell, line)
+        except errors.ByokError as err:
+            _show_error(err)
+            return
+        except Exception as exc:  # argparse usage errors (UsageError)
+            _show_markdown(f"⚠️ **{exc}**  \nSee `%%byok?` for the options.")
+            return
+        prompt = cell[:-1] if cell.endswith("\n") else cell
+        if not args.no_interpolate and self.shell is not None:
+            from .interpolate import interpolate
+
+            prompt = interpolate(prompt, self.shell.user_ns)
+        targets = args.targets or [None]
+        if len(targets) > 1:
+            from .compare import run_comparison
+
+            run_comparison(self, targets, prompt, args)
+            return
+        self._ask_one(targets[0], prompt, args, cell)
+
+    def cell_key(self, cell: str) -> str:
+        """The frontend's cell id when it sends one, else the cell's text."""
+        kernel = getattr(self.shell, "kernel", None)
+        try:
+            parent = kernel.get_parent() if kernel is not None else None
+            cell_id = (parent or {}).get("metadata", {}).get("cellId")
+        except Exception:
+            cell_id = None
+        return f"id:{cell_id}" if cell_id else f"text:{cell}"
+
+    def history_for(self, args: Any, key: str) -> tuple:
+        if args.no_history:
+            return ()
+        if args.new:
+            self.threads.reset(args.thread)
+        return self.threads.history(args.thread, before_key=key)
+
+    def params(self, args: Any) -> dict[str, Any]:
+        return {
+            "system": args.system,
+            "temperature": args.temperature,
+            "max_tokens": args.max_tokens,
+            "reasoning_effort": args.reasoning_effort,
+        }
+
+    def _ask_one(self, target: str | None, prompt: str, args: Any, cell: str) -> None:
+        from .render import LiveAnswer
+        from .reports import footer
+        from .router import Answer
+
+        key = self.cell_key(cell)
+        try:
+            history = self.history_for(args, key)
+            profile, req = self.router.request(prompt, target, history=history, **self.params(args))
+        except errors.ByokError as err:
+            _show_error(err)
+            return
+        label = f"{profile.name}:{req.model}"
+        live = LiveAnswer(label, format=args.format, show_reasoning=args.show_reasoning)
+        answer = Answer(target=label)
+        live.start()
+        try:
+            for event in self.router.stream(profile, req, answer):
+                live.feed(event)
+        except errors.ByokError as err:
+            live.fail(str(err), kind="error")
+        except KeyboardInterrupt:
+            # The user stopped this answer: keep what arrived, say so, and let the next cell run.
+            live.fail("stopped", kind="stopped")
+        else:
+            live.finish(footer(answer))
+        self.after_answer(answer, args, prompt, key)
+
+    def after_answer(self, answer: Answer, args: Any, prompt: str, key: str) -> None:
+        """Thread history, ``-o`` and ``-f code``: only for complete answers (``-o`` always)."""
+        if args.out and self.shell is not None:
+            self.shell.user_ns[args.out] = answer.text
+        if answer.error is not None:
+            return
+        if not args.no_history:
+            self.threads.record(args.thread, Exchange(key, prompt, answer.text, answer.target))
+        if args.format == "code" and self.shell is not None:
+            code = first_code_block(answer.text)
+            if code is not None:
+                self.shell.set_next_input(code, replace=False)
+
+    # -- %byok -----------------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument(
+        "command",
+        nargs="?",
+        default="",
+        help="use | profiles | add | remove | keys | models | settings | usage | reset",
+    )
+    @argument("rest", nargs="*", help="the subcommand's arguments")
+    @line_magic("byok")  # type: ignore[arg-type]
+    def byok_line(self, line: str) -> None:
+        """Manage byok: status, default target, profiles, keys, models, settings, usage.
+
+        ``%byok``                       status: default target, profiles, where secrets come from
+        ``%byok use PROFILE:MODEL``     set the default target
+        ``%byok profiles``              list profiles
+        ``%byok add NAME --type T --base-url URL [--model M] [--wire-api W] [--api-version V]
+        [--auth api-key|bearer|none] [--key-env VAR] [--header K=V ...] [--allow-http]``
+        ``%byok remove NAME``           remove a profile
+        ``%byok keys``                  where each profile's secret comes from (masked)
+        ``%byok keys set NAME [--bearer]``  store a secret (hidden prompt)
+        ``%byok keys delete NAME``      delete a stored secret
+        ``%byok models [PROFILE] [--refresh]``  list models (🔑 = the profile has no secret yet)
+        ``%byok settings``              the settings panel
+        ``%byok usage [--since DATE] [--by profile|model|day] [--plot]``  usage log
+        ``%byok reset [THREAD]``        forget a conversation thread (all when none given)
+        """
+        from .line_commands import run_line_command
+
+        try:
+            _refuse_secrets(line)
+            words = shlex.split(line)
+        except errors.ByokError as err:
+            _show_error(err)
+            return
+        except ValueError as exc:
+            _show_markdown(f"⚠️ **cannot parse the line: {exc}**")
+            return
+        try:
+            run_line_command(self, words)
+        except errors.ByokError as err:
+            _show_error(err)

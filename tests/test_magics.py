@@ -1,0 +1,154 @@
+"""%%byok and %byok driven in a real InteractiveShell against a loopback server."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.utils.capture import capture_output
+
+from byok_magic.config import Profile
+from tests.loopback import Reply, chat_chunks
+
+
+@pytest.fixture
+def ip(router):
+    """A real InteractiveShell with the extension loaded, using the test router."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    import byok_magic
+    from byok_magic import router as router_mod
+
+    shell = InteractiveShell.instance()
+    old = router_mod._router
+    router_mod._router = router
+    shell.run_line_magic("load_ext", "byok_magic")
+    yield shell
+    shell.run_line_magic("unload_ext", "byok_magic")
+    router_mod._router = old
+    byok_magic._magics = None
+
+
+def markdown_of(outputs) -> list[str]:
+    return [o.data.get("text/markdown", "") for o in outputs if "text/markdown" in o.data]
+
+
+def _loop_profile(router, loopback, key, memory_store, name="loop"):
+    router.config.add(Profile(name=name, type="openai", base_url=loopback.url + "/v1"))
+    memory_store.set(name, key)
+
+
+def test_cell_streams_answer_and_returns_nothing(ip, router, loopback, memory_store, fake_key):
+    _loop_profile(router, loopback, fake_key, memory_store)
+    pieces = [f"word{i} " for i in range(30)]
+    loopback.route("POST", "/v1/chat/completions", Reply.sse(chat_chunks(pieces), delay=0.02))
+    with capture_output() as cap:
+        result = ip.run_cell_magic("byok", "loop:test-model", "What is up?")
+    assert result is None
+    text = "".join(pieces)
+    shown = markdown_of(cap.outputs)
+    updates = [o for o in cap.outputs if getattr(o, "update", False)]
+    assert len(updates) >= 3, "the answer should grow over several display updates"
+    assert any(text.strip() in md for md in shown[-3:])
+    (seen,) = loopback.seen()
+    assert seen.header("authorization") == f"Bearer {fake_key}"
+    assert seen.json["stream"] is True
+    assert seen.json["model"] == "test-model"
+    assert seen.json["messages"][-1] == {"role": "user", "content": "What is up?"}
+    assert all(fake_key not in md for md in shown)
+
+
+def test_missing_key_message(ip, router, loopback):
+    router.config.add(Profile(name="loop", type="openai", base_url=loopback.url + "/v1"))
+    with capture_output() as cap:
+        ip.run_cell_magic("byok", "loop:m", "hi")
+    out = "\n".join(markdown_of(cap.outputs))
+    assert "no API key for profile 'loop'" in out
+    assert "%byok keys set loop" in out
+    assert loopback.seen() == []
+
+
+def test_error_keeps_partial_answer(ip, router, loopback, memory_store, fake_key):
+    _loop_profile(router, loopback, fake_key, memory_store)
+    reply = Reply.sse(chat_chunks(["partial ", "answer"], usage=False), disconnect_after=3)
+    loopback.route("POST", "/v1/chat/completions", reply)
+    with capture_output() as cap:
+        ip.run_cell_magic("byok", "loop:m", "hi")
+    final = markdown_of(cap.outputs)[-1]
+    assert "partial answer" in final
+    assert "interrupted" in final
+
+
+def test_key_in_arguments_is_refused(ip, router, loopback, memory_store, fake_key):
+    _loop_profile(router, loopback, fake_key, memory_store)
+    with capture_output() as cap:
+        ip.run_cell_magic("byok", f"loop:m --system {fake_key}", "hi")
+    out = "\n".join(markdown_of(cap.outputs))
+    assert "rotate" in out and fake_key not in out
+    assert loopback.seen() == []
+
+
+def test_line_magic_profiles_use_and_status(ip, router, loopback, memory_store, fake_key):
+    with capture_output() as cap:
+        ip.run_line_magic("byok", f"add work --type openai --base-url {loopback.url}/v1")
+        ip.run_line_magic("byok", "use work:gpt-test")
+    memory_store.set("work", fake_key)
+    with capture_output() as cap:
+        ip.run_line_magic("byok", "")
+    status = "\n".join(markdown_of(cap.outputs))
+    assert "work:gpt-test" in status
+    assert fake_key[-4:] in status and fake_key not in status
+    assert (router.config.path).read_text().count("[profiles.work]") == 1
+    loopback.route("POST", "/v1/chat/completions", Reply.sse(chat_chunks(["hi there"])))
+    with capture_output() as cap:
+        ip.run_cell_magic("byok", "", "hello")
+    assert loopback.seen()[0].json["model"] == "gpt-test"
+    with capture_output() as cap:
+        ip.run_line_magic("byok", "remove work")
+    assert "work" not in router.config.profiles()
+
+
+def test_unknown_preset_type_is_clear(ip, router, memory_store, fake_key):
+    router.config.add(Profile(name="vx", type="vertex", base_url="https://example.com"))
+    memory_store.set("vx", fake_key)
+    with capture_output() as cap:
+        ip.run_cell_magic("byok", "vx:gemini-x", "hi")
+    out = "\n".join(markdown_of(cap.outputs))
+    assert "not supported yet" in out or "vertex" in out
+
+
+def test_thread_history_and_rerun(ip, router, loopback, memory_store, fake_key):
+    _loop_profile(router, loopback, fake_key, memory_store)
+    loopback.route("POST", "/v1/chat/completions", Reply.sse(chat_chunks(["A1"])))
+    with capture_output():
+        ip.run_cell_magic("byok", "loop:m", "first")
+        ip.run_cell_magic("byok", "loop:m", "second")
+        ip.run_cell_magic("byok", "loop:m", "second")  # re-run: replaces, does not duplicate
+        ip.run_cell_magic("byok", "loop:m --no-history", "alone")
+    msgs = [r.json["messages"] for r in loopback.seen()]
+    assert msgs[1] == [
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "A1"},
+        {"role": "user", "content": "second"},
+    ]
+    assert msgs[2] == msgs[1]
+    assert msgs[3] == [{"role": "user", "content": "alone"}]
+
+
+def test_json_and_dicts_survive_interpolation(ip, router, loopback, memory_store, fake_key):
+    _loop_profile(router, loopback, fake_key, memory_store)
+    loopback.route("POST", "/v1/chat/completions", Reply.sse(chat_chunks(["ok"])))
+    ip.user_ns["name"] = "Ada"
+    cell = 'Hi {name}! {"a": {"b": [1, 2]}} and {x: 1 for x in y} and f"{val!r}" {{name}} {nope}'
+    with capture_output():
+        ip.run_cell_magic("byok", "loop:m", cell)
+    sent = loopback.seen()[0].json["messages"][-1]["content"]
+    assert sent == cell.replace("{name}!", "Ada!").replace("{{name}}", "{name}")
+
+
+def test_out_variable_and_code_format(ip, router, loopback, memory_store, fake_key):
+    _loop_profile(router, loopback, fake_key, memory_store)
+    answer = "Here:\n```python\nprint(42)\n```\n"
+    loopback.route("POST", "/v1/chat/completions", Reply.sse(chat_chunks([answer])))
+    with capture_output():
+        ip.run_cell_magic("byok", "loop:m -f code -o ans", "code please")
+    assert ip.user_ns["ans"] == answer
+    assert ip.rl_next_input == "print(42)"
