@@ -13,15 +13,17 @@ Python API::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .errors import ByokError
     from .events import Event, ModelInfo
 
 __version__ = "0.1.0"
 __all__ = [
     "ask",
+    "ask_many",
     "list_models",
     "load_ipython_extension",
     "set_model_lister",
@@ -67,6 +69,28 @@ def ask(prompt: str, target: str | None = None, **params: Any) -> str:
     from .router import router
 
     return router().ask(prompt, target, **params)
+
+
+def ask_many(
+    prompts: Iterable[str],
+    target: str | None = None,
+    *,
+    concurrency: int = 4,
+    progress: bool = True,
+    **params: Any,
+) -> list[str | ByokError]:
+    """Answers in the order of ``prompts``, at most ``concurrency`` requests in flight.
+
+    A failed item holds its :class:`~byok_magic.errors.ByokError` instead of a string, so
+    one failure never loses the rest of the batch. A progress bar shows in notebooks and
+    terminals (``progress=False`` turns it off).
+    """
+    from .batch import ask_many as _ask_many
+    from .router import router
+
+    return _ask_many(
+        router(), prompts, target, concurrency=concurrency, progress=progress, **params
+    )
 
 
 def list_models(profile: str, refresh: bool = False) -> list[ModelInfo]:
