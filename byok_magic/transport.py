@@ -362,6 +362,12 @@ def _network_error(exc: Exception, url: str, profile: Profile) -> errors.ByokErr
             f"connecting to {shown} timed out",
             "check the address and your network or proxy settings",
         )
+    if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return errors.ConnectFailed(
+            f"the TLS certificate of {host} could not be verified ({shown})",
+            "behind a corporate proxy or with a private CA, set ca_bundle in the profile or "
+            "SSL_CERT_FILE to your CA bundle",
+        )
     if isinstance(exc, httpx.ConnectError):
         local = is_loopback(host)
         hint = _LOCAL_HINTS.get(profile.type if profile.type == "ollama" else profile.name, "")

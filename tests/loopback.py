@@ -87,7 +87,7 @@ Handler = Reply | Callable[[Seen], Reply] | list[Reply]
 class LoopbackServer:
     """``with LoopbackServer() as srv: srv.route("POST", "/v1/chat/completions", Reply...)``."""
 
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: Any = None) -> None:
         self.routes: dict[tuple[str, str], Handler] = {}
         self.requests: list[Seen] = []
         self._lock = threading.Lock()
@@ -107,7 +107,11 @@ class LoopbackServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _H)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        scheme = "http"
+        if ssl_context is not None:
+            self._httpd.socket = ssl_context.wrap_socket(self._httpd.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
