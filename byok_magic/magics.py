@@ -7,7 +7,7 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from . import errors
 from .threads import Exchange, Threads
@@ -90,11 +90,12 @@ class ByokMagics(Magics):
         """
         try:
             _refuse_secrets(line)
-            args = parse_argstring(self.byok_cell, line)
+            # shlex (POSIX) rather than IPython's arg_split, so quotes group and are removed
+            args = self.byok_cell.parser.parse_args(shlex.split(line))
         except errors.ByokError as err:
             _show_error(err)
             return
-        except Exception as exc:  # argparse usage errors (UsageError)
+        except (Exception, SystemExit) as exc:  # argparse usage errors, unbalanced quotes
             _show_markdown(f"⚠️ **{exc}**  \nSee `%%byok?` for the options.")
             return
         prompt = cell[:-1] if cell.endswith("\n") else cell

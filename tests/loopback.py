@@ -104,7 +104,14 @@ class LoopbackServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = _any
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _H)
+        class _Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                import sys
+
+                if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+                    super().handle_error(request, client_address)  # clients hanging up is normal
+
+        self._httpd = _Server(("127.0.0.1", 0), _H)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         scheme = "http"
