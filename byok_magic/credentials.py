@@ -1,29 +1,58 @@
-"""Secrets: the masked :class:`Secret` value, the vetted keyring store, and the env fallbacks.
+"""Secrets: the masked :class:`Secret` value, where a profile's secret comes from, and lookup.
 
 A secret is revealed in exactly one place: the transport, when it sets the auth header of a
-request going to the profile's own origin. Lookup order for a profile: a token provider set
-with :func:`byok_magic.set_token_provider`, then the keyring (a bearer token before a key),
-then the profile's ``key_env``, then the preset's environment variables.
+request going to the profile's own origin. Lookup order for a profile (docs/interface.md,
+Secrets): a token provider set with :func:`byok_magic.set_token_provider`, then the key store
+(a bearer token ``NAME#bearer`` before a key ``NAME``), then the profile's ``key_env``, then the
+preset's environment variables. Keys are only ever *read* from the environment, never written
+to it (``!cmd`` and subprocesses would inherit them).
+
+The key store itself (vetted keyring, time limit, cache, opt-in plaintext file) is in
+:mod:`byok_magic.keystore`; its names are re-exported here.
 """
 
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from .errors import KeyStoreError, MissingKeyError
+from .keystore import (
+    CACHE_TTL,
+    INSECURE_ENV,
+    KEYRING_TIMEOUT,
+    SERVICE,
+    BackendStatus,
+    KeyStore,
+    call_with_timeout,
+    resolve_backend,
+    vet_backend,
+)
 
 if TYPE_CHECKING:
     from .config import Profile
 
-SERVICE = "byok_magic"
-KEYRING_TIMEOUT = 10.0
-CACHE_TTL = 300.0
-T = TypeVar("T")
+__all__ = [
+    "CACHE_TTL",
+    "INSECURE_ENV",
+    "KEYRING_TIMEOUT",
+    "SERVICE",
+    "BackendStatus",
+    "Credential",
+    "KeySource",
+    "KeyStore",
+    "Secret",
+    "call_with_timeout",
+    "describe",
+    "keystore",
+    "lookup",
+    "require",
+    "resolve_backend",
+    "set_token_provider",
+    "vet_backend",
+]
 
 
 class Secret:
@@ -61,7 +90,12 @@ class Secret:
         raise AttributeError("Secret is read-only")
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
+        import hmac
+
+        # Constant-time, so comparing keys never hints at how much of one matched.
+        return isinstance(other, Secret) and hmac.compare_digest(
+            other._value.encode(), self._value.encode()
+        )
 
     def __bool__(self) -> bool:
         return bool(self._value)
@@ -79,169 +113,6 @@ class Credential:
     secret: Secret
     kind: CredentialKind = "api-key"
     source: str = "keyring"
-
-
-# ---------------------------------------------------------------------------------------------
-# the keyring, vetted
-
-
-def call_with_timeout(fn: Callable[..., T], *args: Any, timeout: float = KEYRING_TIMEOUT) -> T:
-    """Run a keyring call in a worker thread; a hung backend never hangs the kernel."""
-    out: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            out["v"] = fn(*args)
-        except BaseException as exc:  # EOFError from getpass backends, D-Bus errors, ...
-            out["e"] = exc
-
-    worker = threading.Thread(target=run, daemon=True, name="byok-keyring")
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        raise KeyStoreError(
-            f"the keyring did not answer within {timeout:.0f} s (locked or hanging?)",
-            "unlock your keyring, or use an environment variable for the key",
-        )
-    if "e" in out:
-        raise out["e"]
-    return out.get("v")  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class BackendStatus:
-    ok: bool
-    name: str
-    reason: str
-
-
-def vet_backend() -> BackendStatus:
-    """The backend ``set_password`` would really write to, and whether it is safe. Never raises."""
-    try:
-        import keyring
-        import keyring.core
-        from keyring.backends import chainer, fail, null
-
-        kr = keyring.get_keyring()
-        if isinstance(kr, chainer.ChainerBackend):
-            kr = kr.backends[0] if kr.backends else fail.Keyring()
-    except Exception as exc:
-        return BackendStatus(
-            False, "misconfigured", f"keyring misconfigured ({type(exc).__name__})"
-        )
-    name = f"{type(kr).__module__}.{type(kr).__name__}"
-    if isinstance(kr, fail.Keyring):
-        return BackendStatus(False, name, "no keyring backend is available")
-    if isinstance(kr, null.Keyring):
-        return BackendStatus(False, name, "the keyring is disabled (null backend)")
-    if name.startswith("keyrings.alt.") or not keyring.core.recommended(kr):
-        return BackendStatus(False, name, f"{name} stores keys in plaintext or weakly")
-    return BackendStatus(True, name, "ok")
-
-
-class KeyStore:
-    """The keyring behind a safety check, a time limit and an in-process cache.
-
-    Entries live under service ``byok_magic``: user ``NAME`` for a key, ``NAME#bearer`` for a
-    bearer token, ``NAME#oauth`` for an OAuth credential file's JSON.
-    """
-
-    def __init__(self, service: str = SERVICE, timeout: float = KEYRING_TIMEOUT) -> None:
-        self.service = service
-        self.timeout = timeout
-        self._cache: dict[str, tuple[float, str | None]] = {}
-        self._lock = threading.Lock()
-        self._status: BackendStatus | None = None
-
-    def status(self, refresh: bool = False) -> BackendStatus:
-        if self._status is None or refresh:
-            self._status = call_with_timeout(vet_backend, timeout=self.timeout)
-        return self._status
-
-    def _require(self) -> None:
-        st = self.status()
-        if not st.ok:
-            raise KeyStoreError(
-                f"no secure keyring: {st.reason}",
-                "byok never stores keys in plaintext on its own; set the key in an environment "
-                "variable instead (e.g. OPENAI_API_KEY), or install and unlock a Secret Service "
-                "/ OS keychain",
-                backend=st.name,
-            )
-
-    def get(self, user: str) -> str | None:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(user)
-            if hit and now - hit[0] < CACHE_TTL:
-                return hit[1]
-        if not self.status().ok:
-            return None
-        import keyring
-
-        try:
-            value = call_with_timeout(
-                keyring.get_password, self.service, user, timeout=self.timeout
-            )
-        except KeyStoreError:
-            raise
-        except Exception as exc:
-            raise KeyStoreError(
-                f"the keyring failed to read ({type(exc).__name__}; locked?)",
-                "unlock your keyring, or use an environment variable for the key",
-            ) from None
-        with self._lock:
-            self._cache[user] = (now, value)
-        return value
-
-    def set(self, user: str, value: str) -> None:
-        if not value or not value.strip():
-            raise KeyStoreError("an empty secret was given", "nothing was stored")
-        self._require()
-        import keyring
-
-        try:
-            call_with_timeout(keyring.set_password, self.service, user, value, timeout=self.timeout)
-            back = call_with_timeout(keyring.get_password, self.service, user, timeout=self.timeout)
-        except KeyStoreError:
-            raise
-        except Exception as exc:
-            raise KeyStoreError(
-                f"the keyring refused to store the secret ({type(exc).__name__}; locked?)",
-                "unlock your keyring and try again, or use an environment variable",
-            ) from None
-        if back != value:
-            raise KeyStoreError(
-                f"the keyring ({self.status().name}) did not keep the secret (read-back failed)",
-                "use an environment variable for the key",
-            )
-        with self._lock:
-            self._cache[user] = (time.monotonic(), value)
-
-    def delete(self, user: str) -> bool:
-        """Remove an entry; False when there was none."""
-        self._require()
-        import keyring
-        import keyring.errors
-
-        with self._lock:
-            self._cache.pop(user, None)
-        try:
-            call_with_timeout(keyring.delete_password, self.service, user, timeout=self.timeout)
-        except keyring.errors.PasswordDeleteError:
-            return False
-        except KeyStoreError:
-            raise
-        except Exception as exc:
-            raise KeyStoreError(
-                f"the keyring failed to delete the secret ({type(exc).__name__})",
-                "unlock your keyring and try again",
-            ) from None
-        return True
-
-    def forget_cache(self) -> None:
-        with self._lock:
-            self._cache.clear()
 
 
 _store: KeyStore | None = None
@@ -264,8 +135,35 @@ def set_token_provider(profile: str, provider: Callable[[], str] | None) -> None
         _token_providers[profile] = provider
 
 
+def _from_store(profile: Profile, store: KeyStore) -> tuple[Credential | None, str]:
+    """(credential from the key store or None, why the store could not be asked, if so)."""
+    kind: CredentialKind = "bearer" if profile.auth == "bearer" else "api-key"
+    try:
+        st = store.status()
+        if not st.ok:
+            return None, st.reason
+        bearer = store.get(f"{profile.name}#bearer")
+        if bearer:
+            return Credential(Secret(bearer), "bearer", st.label), ""
+        key = store.get(profile.name)
+        if key:
+            return Credential(Secret(key), kind, st.label), ""
+    except KeyStoreError as err:
+        return None, err.cause  # an unusable keyring falls through to the environment
+    return None, ""
+
+
+def _from_env(profile: Profile) -> Credential | None:
+    kind: CredentialKind = "bearer" if profile.auth == "bearer" else "api-key"
+    for var in profile.env_vars:
+        value = os.environ.get(var)
+        if value:
+            return Credential(Secret(value), kind, f"env:{var}")
+    return None
+
+
 def lookup(profile: Profile, store: KeyStore | None = None) -> Credential | None:
-    """The credential for a profile, or None. Never raises for a missing keyring."""
+    """The credential for a profile, or None. Never raises for a missing or broken keyring."""
     provider = _token_providers.get(profile.name)
     if provider is not None:
         token = provider()
@@ -275,29 +173,26 @@ def lookup(profile: Profile, store: KeyStore | None = None) -> Credential | None
                 "check the callable given to byok_magic.set_token_provider",
             )
         return Credential(Secret(token), "bearer", "token-provider")
-    store = store or keystore()
-    kind: CredentialKind = "bearer" if profile.auth == "bearer" else "api-key"
-    try:
-        bearer = store.get(f"{profile.name}#bearer")
-        if bearer:
-            return Credential(Secret(bearer), "bearer", f"keyring:{store.status().name}")
-        key = store.get(profile.name)
-        if key:
-            return Credential(Secret(key), kind, f"keyring:{store.status().name}")
-    except KeyStoreError:
-        pass  # an unusable keyring falls through to the environment, as documented
-    for var in profile.env_vars:
-        value = os.environ.get(var)
-        if value:
-            return Credential(Secret(value), kind, f"env:{var}")
-    return None
+    cred, _ = _from_store(profile, store or keystore())
+    return cred or _from_env(profile)
 
 
 def require(profile: Profile, store: KeyStore | None = None) -> Credential | None:
     """Like :func:`lookup`, but a profile that needs a secret and has none is an error."""
-    cred = lookup(profile, store)
+    if profile.name in _token_providers:
+        return lookup(profile, store)
+    cred, problem = _from_store(profile, store or keystore())
+    cred = cred or _from_env(profile)
     if cred is None and profile.needs_secret:
         envs = " or ".join(profile.env_vars)
+        if problem:
+            # The keyring cannot help, so the environment is the first fix to offer.
+            env_fix = f"set {envs} in the kernel's environment" if envs else ""
+            fix = env_fix or f"set key_env in profile {profile.name!r} and export that variable"
+            raise MissingKeyError(
+                f"no API key for profile {profile.name!r} (the keyring is unusable: {problem})",
+                f"{fix}, or fix the keyring and run `byok keys set {profile.name}`",
+            )
         env_hint = f", or set {envs}" if envs else ""
         raise MissingKeyError(
             f"no API key for profile {profile.name!r}",
@@ -305,3 +200,39 @@ def require(profile: Profile, store: KeyStore | None = None) -> Credential | Non
             f"in a terminal){env_hint}",
         )
     return cred
+
+
+@dataclass(frozen=True)
+class KeySource:
+    """Where a profile's secret comes from, for status output. Never holds the secret.
+
+    ``source`` is ``keyring:<backend>``, ``file:<path>``, ``env:VAR``, ``token-provider``,
+    ``none`` or ``not needed``; ``masked`` is ``…abcd`` (``****`` for short secrets) or empty;
+    ``note`` says why the keyring was skipped, when it was.
+    """
+
+    profile: str
+    source: str
+    masked: str = ""
+    kind: str = ""
+    note: str = ""
+
+    def __str__(self) -> str:
+        parts = [self.profile, self.source, self.masked, f"({self.note})" if self.note else ""]
+        return " ".join(p for p in parts if p)
+
+
+def describe(profile: Profile, store: KeyStore | None = None) -> KeySource:
+    """Tell where ``profile``'s secret would come from, masked. Never raises for the keyring.
+
+    A token provider is reported but not called (it may be slow or have side effects).
+    """
+    if profile.name in _token_providers:
+        return KeySource(profile.name, "token-provider", kind="bearer")
+    cred, problem = _from_store(profile, store or keystore())
+    cred = cred or _from_env(profile)
+    note = f"keyring unusable: {problem}" if problem else ""
+    if cred is None:
+        source = "none" if profile.needs_secret else "not needed"
+        return KeySource(profile.name, source, note=note if profile.needs_secret else "")
+    return KeySource(profile.name, cred.source, cred.secret.masked, cred.kind, note)
