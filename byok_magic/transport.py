@@ -213,15 +213,19 @@ class Transport:
         while True:
             req = self._request(wire, profile)
             stream = Stream({**DEFAULT_TIMEOUTS, **profile.timeouts})
+            failure: errors.ByokError | None = None
             try:
                 resp = cl.send(req, stream=True)
-            except Exception as exc:  # httpx errors; never chained (they can carry headers)
-                err = _network_error(exc, wire.url, profile)
-                if isinstance(err, errors.ConnectFailed) and attempt < retries and err.retryable:
-                    attempt += 1
-                    self.sleep(_backoff(attempt, None))
-                    continue
-                raise err from None
+            except Exception as exc:  # httpx errors can carry headers: never chained, see below
+                failure = _network_error(exc, wire.url, profile)
+            if failure is not None:
+                # Raised outside the except block, so __context__ stays None.
+                if isinstance(failure, errors.ConnectFailed) and failure.retryable:
+                    if attempt < retries:
+                        attempt += 1
+                        self.sleep(_backoff(attempt, None))
+                        continue
+                raise failure
             stream.response = resp
             if 300 <= resp.status_code < 400:
                 resp.close()
@@ -261,14 +265,17 @@ class Transport:
                 SSEDecoder() if wire.framing == "sse" else NDJSONDecoder()
             )
             self._watchdog.add(stream)
+            failure: errors.ByokError | None = None
             try:
                 for chunk in resp.iter_bytes():
                     stream.touch()
                     yield from decoder.feed(chunk)
             except Exception as exc:
-                raise _stream_error(exc, stream, wire.url) from None
-            if stream.stopped:
-                raise _stream_error(None, stream, wire.url)
+                failure = _stream_error(exc, stream, wire.url)
+            if failure is None and stream.stopped:
+                failure = _stream_error(None, stream, wire.url)
+            if failure is not None:
+                raise failure  # outside the except block: no __context__ to leak
             yield from decoder.close()
         finally:
             self._watchdog.discard(stream)
@@ -278,12 +285,14 @@ class Transport:
         """A small non-streamed request (model lists, connection tests)."""
         stream = self.open(wire, profile, on_error)
         assert stream.response is not None
+        failure: errors.ByokError | None = None
         try:
             return _read_capped(stream.response, limit=16 * 1024 * 1024)
         except Exception as exc:
-            raise _stream_error(exc, stream, wire.url) from None
+            failure = _stream_error(exc, stream, wire.url)
         finally:
             stream.response.close()
+        raise failure
 
     @staticmethod
     def _check_stream_type(resp: httpx.Response, wire: WireRequest, on_error: ErrorMaker) -> None:

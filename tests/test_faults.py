@@ -41,6 +41,8 @@ def run(router, target="loop:m"):
             pass
     except errors.ByokError as e:
         err = e
+        # built by byok, never chained to an httpx exception (which can carry headers)
+        assert e.__cause__ is None and e.__context__ is None, repr(e.__context__)
     return answer, err
 
 
