@@ -220,11 +220,11 @@ class Transport:
                 failure = _network_error(exc, wire.url, profile)
             if failure is not None:
                 # Raised outside the except block, so __context__ stays None.
-                if isinstance(failure, errors.ConnectFailed) and failure.retryable:
-                    if attempt < retries:
-                        attempt += 1
-                        self.sleep(_backoff(attempt, None))
-                        continue
+                retry = isinstance(failure, errors.ConnectFailed) and failure.retryable
+                if retry and attempt < retries:
+                    attempt += 1
+                    self.sleep(_backoff(attempt, None))
+                    continue
                 raise failure
             stream.response = resp
             if 300 <= resp.status_code < 400:
