@@ -5,13 +5,14 @@ Plain data in, Markdown or text out; no IPython here, so ``byok`` in a terminal 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .config import Profile
     from .events import ModelInfo
     from .router import Answer, Router
+    from .usage_summary import Group
 
 
 def key_source(profile: Profile, router: Router) -> tuple[str, str]:
@@ -94,15 +95,86 @@ def model_rows(models: Iterable[ModelInfo], has_secret: bool) -> list[list[objec
 MODEL_HEADERS = ("target", "name", "capabilities", "")
 
 
-def footer(answer: Answer) -> str:
-    """``openai:gpt-4.1-mini · 12 in / 340 out tokens · 2.1 s``."""
+def footer(answer: Answer, user_prices: Mapping[str, Any] | None = None) -> str:
+    """``openai:gpt-4.1-mini · 12 in / 340 out tokens · $0.0006 · 2.1 s``.
+
+    The cost appears only when the model's price is known (``user_prices`` is the profile
+    file's ``[prices]`` table; by default the process router's).
+    """
+    from .prices import format_cost, request_cost
+
     parts = [answer.target]
     u = answer.usage
     if u and (u.input_tokens is not None or u.output_tokens is not None):
         parts.append(f"{u.input_tokens or 0:,} in / {u.output_tokens or 0:,} out tokens")
+        if user_prices is None:
+            user_prices = _configured_prices()
+        cost = request_cost(answer.profile, answer.model, u, answer.status, user_prices)
+        if cost is not None:
+            parts.append(format_cost(cost))
     parts.append(f"{answer.elapsed:.1f} s")
     if answer.finish and answer.finish.reason == "length":
         parts.append("cut at the token limit")
     elif answer.finish and answer.finish.reason == "filtered":
         parts.append(f"stopped by the provider's filter ({answer.finish.native})")
     return " · ".join(parts)
+
+
+def _configured_prices() -> Mapping[str, Any]:
+    """The ``[prices]`` table of the process router's profile file ({} when unreadable)."""
+    try:
+        from .router import router
+
+        config = router().config
+        config.refresh()
+        return config.prices
+    except Exception:  # a broken profile file must not break a footer
+        return {}
+
+
+def usage_headers(by: str) -> tuple[str, ...]:
+    """Column names of the usage table; the first names what rows are grouped by."""
+    first = "day (UTC)" if by == "day" else by
+    return (
+        first,
+        "requests",
+        "ok",
+        "failed",
+        "interrupted",
+        "input tokens",
+        "output tokens",
+        "reasoning",
+        "cached",
+        "cost",
+        "median TTFT",
+        "median time",
+    )
+
+
+def usage_rows(groups: Sequence[Group], total: Group, markdown: bool = True) -> list[list[object]]:
+    """One row per group, then a total row when there is more than one group."""
+    from .prices import format_cost
+
+    def secs(v: float | None) -> str:
+        return "" if v is None else f"{v:.2f} s"
+
+    def row(g: Group, label: str) -> list[object]:
+        return [
+            label,
+            g.requests,
+            g.ok,
+            g.failed,
+            g.interrupted,
+            f"{g.input_tokens:,}",
+            f"{g.output_tokens:,}",
+            f"{g.reasoning_tokens:,}",
+            f"{g.cached_tokens:,}",
+            format_cost(g.known_cost, unknown=not g.cost_complete),
+            secs(g.median_ttft),
+            secs(g.median_total),
+        ]
+
+    rows = [row(g, g.key) for g in groups]
+    if len(groups) > 1:
+        rows.append(row(total, "**total**" if markdown else "total"))
+    return rows
