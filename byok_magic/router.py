@@ -46,6 +46,8 @@ class Answer:
     first_token: float | None = None
     ended: float | None = None
     key_fingerprint: str | None = None
+    thread: str | None = None
+    prompt: str | None = field(default=None, repr=False)
     _stream: Any = field(default=None, repr=False)
     _cancelled: bool = field(default=False, repr=False)
 
@@ -168,6 +170,8 @@ class Router:
 
         answer = answer or Answer(target=f"{profile.name}:{request.model}")
         answer.profile, answer.provider, answer.model = profile.name, profile.type, request.model
+        if answer.prompt is None and request.messages:
+            answer.prompt = request.messages[-1].content
         try:
             check_profile(profile)
             profile = self._discover(profile)
@@ -307,5 +311,8 @@ def router() -> Router:
     """The process-wide router."""
     global _router
     if _router is None:
+        from .usage import attach
+
         _router = Router()
+        attach(_router)  # every request lands in usage.sqlite (off-thread, never fatal)
     return _router
