@@ -264,3 +264,17 @@ def _settings(magics: ByokMagics, words: list[str]) -> None:
     from IPython.display import display
 
     display(settings_panel(magics.router, magics))
+
+
+@command("usage")
+def _usage(magics: ByokMagics, words: list[str]) -> None:
+    from .usage_summary import add_usage_arguments, usage_report
+
+    p = parser("usage")
+    add_usage_arguments(p)
+    text, png = usage_report(magics.router, p.parse_args(words))
+    show(text)
+    if png is not None:
+        from IPython.display import Image, display
+
+        display(Image(data=png, format="png"))

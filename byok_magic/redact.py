@@ -63,11 +63,13 @@ def redact(text: str) -> str:
 _TOKENISH = re.compile(r"[A-Za-z0-9._~+/=\-]+")
 
 
-def looks_like_key(arg: str) -> bool:
+def looks_like_key(arg: str, *, strict: bool = False) -> bool:
     """True for a string that is probably an API key or token rather than a name or option.
 
     Used to refuse keys passed as arguments. Profile names are at most 64 characters of
     ``[A-Za-z0-9_.-]``; they rarely mix upper case, lower case and digits over 20+ characters.
+    ``strict`` accepts only the well-known key shapes (``sk-…``, ``AIza…``...), for arguments
+    that may legitimately be long free text, such as a prompt.
     """
     value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg
     value = value.strip().strip("'\"")
@@ -75,6 +77,8 @@ def looks_like_key(arg: str) -> bool:
         return False
     if _KEY_SHAPES.fullmatch(value):
         return True
+    if strict:
+        return False
     if len(value) >= 40:
         return True
     has = (

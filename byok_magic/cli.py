@@ -1,0 +1,273 @@
+"""The ``byok`` command line (console script ``byok = byok_magic.cli:main``).
+
+::
+
+    byok keys set NAME [--bearer]     hidden prompt (or a key piped on stdin); stores it
+    byok keys list                    profile, where its secret comes from, masked value
+    byok keys delete NAME [--bearer]  removes what is stored for the profile
+
+A key is never accepted as an argument: it would already be in the shell history. Any argument
+that looks like one is refused, without echoing it, with advice to rotate it.
+
+Errors are one line on stderr, no traceback (``BYOK_DEBUG=1`` shows one, redacted). Exit codes:
+0 success, 1 the operation failed (keyring unusable, nothing stored, empty input), 2 usage
+(unknown profile, bad arguments, a key given as an argument).
+
+Adding a subcommand is one parser function registered with :func:`command` plus its handler::
+
+    @command("models", "list models")
+    def _models_parser(p: argparse.ArgumentParser) -> None:
+        p.add_argument("profile", nargs="?")
+        p.set_defaults(run=_models)        # _models(args) -> exit code
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NoReturn
+
+from .errors import ByokError, ConfigError, KeyStoreError
+from .redact import looks_like_key, redact, remember
+
+if TYPE_CHECKING:
+    from .config import Profile
+
+Builder = Callable[[argparse.ArgumentParser], None]
+# name -> (one-line help, function that adds arguments and set_defaults(run=handler))
+_commands: dict[str, tuple[str, Builder]] = {}
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_MAX_INPUT = 1 << 20  # a key is tiny; an OAuth JSON is a few KiB
+
+
+def command(name: str, help: str) -> Callable[[Builder], Builder]:
+    """Register a subcommand: the decorated function fills in its parser."""
+
+    def register(fn: Builder) -> Builder:
+        _commands[name] = (help, fn)
+        return fn
+
+    return register
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line, redacted usage errors (exit 2) instead of usage + error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {redact(message)} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ver = version("byok_magic")
+    except PackageNotFoundError:  # running from a source tree
+        ver = "unknown"
+    parser = _Parser(prog="byok", description="byok_magic: bring your own LLM key.")
+    parser.add_argument("--version", action="version", version=f"byok_magic {ver}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
+    for name, (help_, build) in _commands.items():
+        build(sub.add_parser(name, help=help_, description=help_))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``byok`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if _key_in_arguments(args):
+        _error(
+            "an argument looks like an API key; byok never takes a key as an argument, and "
+            "this one is now in your shell history — rotate it at the provider, then run "
+            "`byok keys set NAME` and paste the new key at the hidden prompt (or pipe it in)"
+        )
+        return 2
+    parser = build_parser()
+    try:
+        ns = parser.parse_args(args)
+    except SystemExit as exc:  # --help / --version (0) or a usage error (2, already printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    run: Callable[[argparse.Namespace], int] | None = getattr(ns, "run", None)
+    if run is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return run(ns)
+    except ConfigError as err:
+        _error(str(err))
+        return 2
+    except ByokError as err:
+        _error(str(err))
+        return 1
+    except KeyboardInterrupt:
+        _error("cancelled")
+        return 130
+    except Exception as exc:  # a bug: still no raw traceback (it could quote a secret)
+        if os.environ.get("BYOK_DEBUG"):
+            import traceback
+
+            sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+        _error(f"unexpected {type(exc).__name__}; run with BYOK_DEBUG=1 to see where")
+        return 1
+
+
+def _key_in_arguments(args: list[str]) -> bool:
+    # `keys` only ever takes profile names, so anything key-like is refused there; elsewhere a
+    # free-text argument (a prompt) is refused only when it has a well-known key shape.
+    strict = not args or args[0] != "keys"
+    return any(looks_like_key(a, strict=strict) for a in args)
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"byok: error: {redact(message)}\n")
+
+
+def _columns(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# byok keys
+
+
+@command("keys", "manage the API keys and bearer tokens byok keeps in the keyring")
+def _keys_parser(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(title="actions", metavar="ACTION", parser_class=_Parser)
+    s = sub.add_parser("set", help="store a key for a profile (hidden prompt, or stdin)")
+    s.add_argument("name", metavar="NAME", help="profile name (see `byok keys list`)")
+    s.add_argument("--bearer", action="store_true", help="store a bearer token instead")
+    s.set_defaults(run=_keys_set)
+    ls = sub.add_parser("list", help="where each profile's secret comes from (masked)")
+    ls.set_defaults(run=_keys_list)
+    d = sub.add_parser("delete", help="remove what is stored for a profile")
+    d.add_argument("name", metavar="NAME")
+    d.add_argument("--bearer", action="store_true", help="remove only the bearer token")
+    d.set_defaults(run=_keys_delete)
+    p.set_defaults(run=_keys_list)
+
+
+def _profile(name: str) -> Profile:
+    from .config import Config
+
+    config = Config()
+    profiles = config.profiles()
+    if name not in profiles:
+        raise ConfigError(
+            f"no profile named {name!r} (known: {', '.join(sorted(profiles))})",
+            f"add it first: in a notebook `%byok add {name} --type openai --base-url URL`, or "
+            f"a [profiles.{name}] table in {config.path}",
+        )
+    return profiles[name]
+
+
+def _env_hint(profile: Profile) -> str:
+    envs = " or ".join(profile.env_vars)
+    if envs:
+        return f"set {envs} in the environment instead (byok reads it)"
+    return f"set key_env in profile {profile.name!r} and export that variable instead"
+
+
+def _read_secret(prompt: str) -> str:
+    """From a hidden prompt on a terminal; from stdin when it is piped (scripts)."""
+    import getpass
+
+    stdin = sys.stdin
+    if stdin is not None and stdin.isatty():
+        try:
+            value = getpass.getpass(prompt)
+        except EOFError:
+            value = ""
+    elif stdin is not None:
+        value = stdin.read(_MAX_INPUT)
+    else:
+        raise KeyStoreError("there is no stdin to read the secret from", "pipe the key in")
+    value = value.strip()
+    if not value:
+        raise KeyStoreError("no secret was given (empty input)", "nothing was stored")
+    if any(c.isspace() for c in value):
+        raise KeyStoreError(
+            "the input has spaces or several lines; a key or token is one word",
+            "nothing was stored; give only the key",
+        )
+    return value
+
+
+def _keys_set(args: argparse.Namespace) -> int:
+    from .credentials import INSECURE_ENV, keystore
+
+    profile = _profile(args.name)
+    what = "bearer token" if args.bearer else "API key"
+    store = keystore()
+    st = store.status()
+    if not st.ok:  # say so before the user pastes a key for nothing
+        raise KeyStoreError(
+            f"no secure keyring ({st.reason}); nothing was stored",
+            f"{_env_hint(profile)}, or install and unlock a Secret Service / OS keychain "
+            f"(knowing it is plaintext, {INSECURE_ENV}=1 selects a 0600 file instead)",
+        )
+    value = _read_secret(f"{what} for {profile.name} (input hidden): ")
+    remember(value)  # from here on, any message that quotes it is redacted
+    user = f"{profile.name}#bearer" if args.bearer else profile.name
+    store.set(user, value)
+    from .credentials import Secret
+
+    masked = Secret(value).masked
+    del value
+    print(f"Stored the {what} for profile {profile.name!r} in {st.label} ({masked}).")
+    if st.insecure:
+        print(f"warning: {st.label[5:]} is a plaintext file; anyone who can read it has the key.")
+    shadowed = [v for v in profile.env_vars if os.environ.get(v)]
+    if shadowed:
+        print(f"note: {shadowed[0]} is also set; the stored {what} is used first.")
+    return 0
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    from .config import Config
+    from .credentials import describe, keystore
+
+    store = keystore()
+    st = store.status()
+    if st.ok:
+        print(f"Secrets are stored in {st.label}.")
+    else:
+        print(f"No usable keyring ({st.reason}); keys come from environment variables.")
+    rows = [["profile", "secret from", "kind", "secret", ""]]
+    for name, profile in sorted(Config().profiles().items()):
+        src = describe(profile, store)
+        # The keyring's own problem is said once above, not on every row.
+        note = src.note if src.note and not src.note.startswith("keyring unusable") else ""
+        rows.append([name, src.source, src.kind, src.masked, note])
+    print(_columns(rows))
+    return 0
+
+
+def _keys_delete(args: argparse.Namespace) -> int:
+    from .config import Config
+    from .credentials import keystore
+
+    name = args.name
+    if not _NAME_RE.match(name):
+        raise ConfigError(f"{name!r} is not a profile name", "see `byok keys list`")
+    store = keystore()
+    suffixes = ("#bearer",) if args.bearer else ("", "#bearer", "#oauth")
+    gone = [s for s in suffixes if store.delete(name + s)]
+    kinds = {"": "API key", "#bearer": "bearer token", "#oauth": "OAuth credential"}
+    if not gone:
+        what = "bearer token" if args.bearer else "secret"
+        raise KeyStoreError(f"no {what} is stored for profile {name!r} in {store.label}", "")
+    print(f"Deleted the {', '.join(kinds[s] for s in gone)} for profile {name!r}.")
+    profile = Config().profiles().get(name)
+    left = [v for v in (profile.env_vars if profile else ()) if os.environ.get(v)]
+    if left:
+        print(f"note: {left[0]} is still set in the environment, so byok still has a key.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
