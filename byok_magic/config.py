@@ -111,6 +111,7 @@ PRESETS: dict[str, Profile] = {
             "ollama",
             "http://localhost:11434",
             auth="none",
+            quirks={"discover": "ollama-host"},
             description="Ollama (OLLAMA_HOST honoured)",
             **_LOCAL,
         ),
@@ -144,6 +145,7 @@ PRESETS: dict[str, Profile] = {
             "openai",
             "https://ark.cn-beijing.volces.com/api/v3",
             "ARK_API_KEY",
+            quirks={"reasoning_param": "thinking"},
             description="Volcengine Ark (Doubao): model IDs or ep-… endpoint IDs",
         ),
         _preset(
@@ -151,6 +153,7 @@ PRESETS: dict[str, Profile] = {
             "openai",
             "https://api.deepseek.com",
             "DEEPSEEK_API_KEY",
+            quirks={"reasoning_param": False},  # reasoning is the model: deepseek-reasoner
             description="DeepSeek",
         ),
         _preset(
@@ -158,6 +161,7 @@ PRESETS: dict[str, Profile] = {
             "openai",
             "https://openrouter.ai/api/v1",
             "OPENROUTER_API_KEY",
+            quirks={"reasoning_param": "reasoning"},
             description="OpenRouter",
         ),
         _preset(
@@ -168,6 +172,8 @@ PRESETS: dict[str, Profile] = {
             "openai",
             "https://api.mistral.ai/v1",
             "MISTRAL_API_KEY",
+            # strict about unknown fields; sends usage on its finish chunk without being asked
+            quirks={"stream_options": False, "reasoning_param": False},
             description="Mistral",
         ),
         _preset(
@@ -175,6 +181,7 @@ PRESETS: dict[str, Profile] = {
             "openai",
             "https://dashscope.aliyuncs.com/compatible-mode/v1",
             "DASHSCOPE_API_KEY",
+            quirks={"reasoning_param": "enable_thinking"},
             description="Alibaba DashScope / Model Studio (Qwen)",
         ),
         _preset(

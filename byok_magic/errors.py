@@ -110,6 +110,12 @@ class ModelNotFoundError(ProviderError):
     kind = "not_found"
 
 
+class BlockedError(ProviderError):
+    """The provider's safety filter blocked the prompt or the answer ("blocked: REASON")."""
+
+    kind = "blocked"
+
+
 class RateLimitError(ProviderError):
     kind = "rate_limit"
     retryable = True

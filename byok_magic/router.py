@@ -239,8 +239,8 @@ class Router:
                 )
 
     def _discover(self, profile: Profile) -> Profile:
-        """Hook for profiles whose base URL is found at run time (Foundry Local)."""
-        if profile.base_url or not profile.quirks.get("discover"):
+        """Hook for profiles whose base URL is found at run time (Foundry Local, OLLAMA_HOST)."""
+        if not profile.quirks.get("discover"):
             return profile
         from .discovery import discover
 
@@ -267,16 +267,12 @@ class Router:
             return [_as_model(m, profile.name) for m in lister()]
         if profile.models:
             return [replace(m, profile=profile.name) for m in profile.models]
+        from .models import discover
+
         profile = self._discover(profile)
         adapter = adapter_for(profile)
         credential = lookup(profile, self.store)
-        wire = adapter.models_request(profile, credential)
-
-        def on_error(status: int, headers: Any, body: bytes) -> errors.ByokError:
-            return adapter.error(status, headers, body, profile, wire.url)
-
-        body = self.transport.fetch(wire, profile, on_error)
-        return adapter.parse_models(body, profile)
+        return discover(adapter, profile, credential, self.transport, refresh=refresh)
 
 
 def _as_model(m: Any, profile: str) -> ModelInfo:

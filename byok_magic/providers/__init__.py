@@ -15,6 +15,11 @@ if TYPE_CHECKING:
 REGISTRY: dict[tuple[str, str | None], str] = {
     ("openai", "completions"): "openai_chat:OpenAIChatAdapter",
     ("azure", "completions"): "openai_chat:OpenAIChatAdapter",
+    ("openai", "responses"): "openai_responses:OpenAIResponsesAdapter",
+    ("azure", "responses"): "openai_responses:OpenAIResponsesAdapter",
+    ("anthropic", None): "anthropic:AnthropicAdapter",
+    ("gemini", None): "gemini:GeminiAdapter",
+    ("ollama", None): "ollama:OllamaAdapter",
 }
 
 _cache: dict[str, Adapter] = {}

@@ -1,15 +1,31 @@
 """OpenAI Chat Completions: OpenAI, Azure, vLLM, LiteLLM, Foundry Local, Ark and every
-OpenAI-compatible server. Vendors differ only by data (``Profile.quirks``), never by class."""
+OpenAI-compatible server. Vendors differ only by data (``Profile.quirks``), never by class.
+
+Quirks read here (all optional):
+
+``max_tokens_field``   ``max_tokens`` (default) or ``max_completion_tokens`` (OpenAI, Azure)
+``stream_options``     False: never send ``stream_options`` (the router also turns it off after a
+                       400 that mentions it)
+``reasoning_param``    how ``--reasoning-effort`` travels: ``reasoning_effort`` (default),
+                       ``reasoning`` (OpenRouter's ``{"effort": …}``), ``thinking`` (Ark's
+                       ``{"type": "enabled"}``), ``enable_thinking`` (DashScope), or False (drop)
+
+Reasoning text is read from ``reasoning_content`` and ``reasoning`` (whichever a server uses),
+from Mistral's ``thinking`` content parts, and from a ``<think>…</think>`` block that opens the
+content (models served without a reasoning parser).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
-from ..events import Event, Finish, ModelInfo, ReasoningDelta, TextDelta, Usage, normalise_finish
+from ..events import Event, Finish, ModelInfo, normalise_finish
 from .base import WireRequest, auth_for, clean_message, http_error, loads, parse_json_body
 from .base import retry_after as _retry_after
+from .chat_chunks import ChunkState, error_fields, stream_error
 
 if TYPE_CHECKING:
     from ..config import Profile
@@ -17,7 +33,10 @@ if TYPE_CHECKING:
     from ..events import ChatRequest
     from ..streaming import SSEEvent
 
-_REASONING_FIELDS = ("reasoning_content", "reasoning")
+# Azure puts these under /openai/deployments/{deployment}/ on its dated route (openai lib/azure.py)
+_DEPLOYMENT_OPS = ("chat/completions", "completions", "embeddings")
+# api-versions before this reject max_completion_tokens and stream_options
+_AZURE_MODERN = "2024-09-01"
 
 
 def endpoint(profile: Profile, operation: str, model: str | None = None) -> tuple[str, dict]:
@@ -37,9 +56,9 @@ def endpoint(profile: Profile, operation: str, model: str | None = None) -> tupl
                 root = root[: -len(tail)]
         if profile.api_version:
             params = {"api-version": profile.api_version}
-            if operation == "models":
-                return f"{root}/openai/models", params
-            return f"{root}/openai/deployments/{model}/{operation}", params
+            if operation in _DEPLOYMENT_OPS:
+                return f"{root}/openai/deployments/{model}/{operation}", params
+            return f"{root}/openai/{operation}", params
         return f"{root}/openai/v1/{operation}", {}
     return openai_url(base, operation), {}
 
@@ -52,9 +71,32 @@ def credential_auth(profile: Profile, credential: Credential | None) -> dict[str
 
 
 def messages_for(request: ChatRequest) -> list[dict[str, str]]:
+    """The system prompt as a first ``system`` message, then the turns as they are."""
     out = [{"role": "system", "content": request.system}] if request.system else []
     out += [{"role": m.role, "content": m.content} for m in request.messages]
     return out
+
+
+def _old_azure(profile: Profile) -> bool:
+    return (
+        profile.type == "azure"
+        and bool(profile.api_version)
+        and (str(profile.api_version) < _AZURE_MODERN)
+    )
+
+
+def reasoning_fields(effort: str, how: Any) -> dict[str, Any]:
+    """Body fields that carry a reasoning effort in the vendor's own dialect."""
+    off = effort in ("none", "off")
+    if how == "reasoning":
+        return {"reasoning": {"effort": effort}}
+    if how == "thinking":
+        return {"thinking": {"type": "disabled" if off else "enabled"}}
+    if how == "enable_thinking":
+        return {"enable_thinking": not off}
+    if how in (False, None, "none"):
+        return {}
+    return {"reasoning_effort": effort}
 
 
 class OpenAIChatAdapter:
@@ -64,19 +106,22 @@ class OpenAIChatAdapter:
         self, request: ChatRequest, profile: Profile, credential: Credential | None
     ) -> WireRequest:
         quirks = profile.quirks
+        old_azure = _old_azure(profile)
         body: dict[str, Any] = {
             "model": request.model,
             "messages": messages_for(request),
             "stream": request.stream,
         }
-        if request.stream and quirks.get("stream_options", True):
+        if request.stream and quirks.get("stream_options", True) and not old_azure:
             body["stream_options"] = {"include_usage": True}
         if request.max_tokens is not None:
-            body[quirks.get("max_tokens_field", "max_tokens")] = request.max_tokens
+            field = "max_tokens" if old_azure else quirks.get("max_tokens_field", "max_tokens")
+            body[field] = request.max_tokens
         if request.temperature is not None:
             body["temperature"] = request.temperature
         if request.reasoning_effort:
-            body["reasoning_effort"] = request.reasoning_effort
+            how = quirks.get("reasoning_param", "reasoning_effort")
+            body.update(reasoning_fields(request.reasoning_effort, how))
         url, params = endpoint(profile, "chat/completions", request.model)
         return WireRequest(
             "POST",
@@ -89,65 +134,70 @@ class OpenAIChatAdapter:
         )
 
     def parse(self, frames: Iterable[SSEEvent | str]) -> Iterator[Event]:
-        finish: str | None = None
+        it = iter(frames)
+        first = next(it, None)
+        if first is None:
+            return
+        if isinstance(first, str):  # a whole JSON body (stream: false), cut into lines
+            body = loads("\n".join(chain([first], it)))  # type: ignore[arg-type]
+            state = ChunkState()
+            if isinstance(body, dict):
+                yield from state.chunk(body)
+                yield from state.flush()
+            yield normalise_finish(state.finish) if state.finish else Finish("stop", None)
+            return
+        yield from self._stream(chain([first], it))
+
+    def _stream(self, frames: Iterable[SSEEvent | str]) -> Iterator[Event]:
+        state = ChunkState()
         for frame in frames:
             data = frame.data if not isinstance(frame, str) else frame
             if data.startswith("[DONE]"):
-                yield normalise_finish(finish) if finish else Finish("stop", None)
+                yield from state.flush()
+                yield normalise_finish(state.finish) if state.finish else Finish("stop", None)
                 return
             if not data.strip():
                 continue
             chunk = loads(data)
             if not isinstance(chunk, dict):
                 continue
-            if chunk.get("error"):
-                raise stream_error(chunk["error"])
-            for choice in chunk.get("choices") or ():
-                if choice.get("index", 0) != 0:
-                    continue
-                delta = choice.get("delta") or choice.get("message") or {}
-                for name in _REASONING_FIELDS:
-                    piece = delta.get(name)
-                    if isinstance(piece, str) and piece:
-                        yield ReasoningDelta(piece)
-                        break
-                text = delta.get("content")
-                if isinstance(text, str) and text:
-                    yield TextDelta(text)
-                refusal = delta.get("refusal")
-                if isinstance(refusal, str) and refusal:
-                    yield TextDelta(refusal)
-                if choice.get("finish_reason"):
-                    finish = choice["finish_reason"]
-            usage = chunk.get("usage")
-            if isinstance(usage, dict):
-                yield usage_from(usage)
-        if finish:
-            yield normalise_finish(finish)
+            if not isinstance(frame, str) and frame.event == "error" and not chunk.get("error"):
+                raise stream_error(chunk)  # Groq-style `event: error`
+            yield from state.chunk(chunk)
+        yield from state.flush()
+        if state.finish:
+            yield normalise_finish(state.finish)
 
     def error(
         self, status: int, headers: Mapping[str, str], body: bytes, profile: Profile, url: str
     ) -> errors.ByokError:
-        data = parse_json_body(body)
-        err = data.get("error") if isinstance(data, dict) else None
-        if isinstance(err, str):
-            err = {"message": err}
-        if not isinstance(err, dict):
-            err = {"message": data.get("message", "")} if isinstance(data, dict) else {}
-        code = str(err.get("code") or err.get("type") or "")
+        message, code = error_fields(parse_json_body(body))
+        info = {"status": status, "code": code}
+        host = url.split("://", 1)[-1].split("/", 1)[0]
         if profile.type == "azure" and code == "DeploymentNotFound":
             return errors.ModelNotFoundError(
                 f"{status} from Azure: deployment not found for profile {profile.name!r}: "
-                f"{clean_message(err.get('message'))}",
+                f"{clean_message(message)}",
                 "Azure wants the deployment name as the model; check it in the Azure portal",
-                status=status,
-                code=code,
+                **info,
+            )
+        if code == "model_not_found" and status < 500:
+            return errors.ModelNotFoundError(
+                f"{status} from {host}: model not found: {clean_message(message)}",
+                f"check the model name (`%byok models {profile.name}`)",
+                **info,
+            )
+        if code in ("content_filter", "content_policy_violation") and status == 400:
+            return errors.BlockedError(
+                f"blocked: {code} — {host} refused the prompt: {clean_message(message)}",
+                "rephrase the prompt; the provider's content filter stopped it",
+                **info,
             )
         return http_error(
             status,
             profile=profile,
             url=url,
-            message=str(err.get("message") or ""),
+            message=message,
             code=code,
             retry_after_s=_retry_after(headers),
             auth_rejected=code in ("invalid_api_key", "authentication_error"),
@@ -181,33 +231,3 @@ class OpenAIChatAdapter:
                 )
             )
         return sorted(out, key=lambda mi: mi.id)
-
-
-def usage_from(u: Mapping[str, Any]) -> Usage:
-    pd = u.get("prompt_tokens_details") or u.get("input_tokens_details") or {}
-    cd = u.get("completion_tokens_details") or u.get("output_tokens_details") or {}
-    return Usage(
-        input_tokens=u.get("prompt_tokens", u.get("input_tokens")),
-        output_tokens=u.get("completion_tokens", u.get("output_tokens")),
-        reasoning_tokens=cd.get("reasoning_tokens") if isinstance(cd, dict) else None,
-        cached_tokens=pd.get("cached_tokens") if isinstance(pd, dict) else None,
-    )
-
-
-def stream_error(err: Any) -> errors.ByokError:
-    """An ``{"error": …}`` object inside a 200 stream."""
-    if not isinstance(err, dict):
-        err = {"message": str(err)}
-    msg = clean_message(err.get("message") or err.get("type") or "unknown error")
-    code = err.get("code")
-    kind: type[errors.ProviderError] = errors.ProviderError
-    text = f"{err.get('type', '')} {code or ''} {msg}".lower()
-    if code in (429, "429") or "rate" in text:
-        kind = errors.RateLimitError
-    elif code in (500, 502, 503, "500", "502", "503") or "overloaded" in text or "server" in text:
-        kind = errors.ServerError
-    return kind(
-        f"the provider reported an error mid-stream: {msg}",
-        "the answer so far is kept; run the cell again",
-        code=code,
-    )
