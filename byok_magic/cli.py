@@ -5,6 +5,8 @@
     byok keys set NAME [--bearer]     hidden prompt (or a key piped on stdin); stores it
     byok keys list                    profile, where its secret comes from, masked value
     byok keys delete NAME [--bearer]  removes what is stored for the profile
+    byok usage [--since DATE] [--by profile|model|day|...] [--plot FILE.png] [--export FILE.csv]
+               [--clear [--before DATE]]  the usage log as a table
 
 A key is never accepted as an argument: it would already be in the shell history. Any argument
 that looks like one is refused, without echoing it, with advice to rotate it.
@@ -266,6 +268,32 @@ def _keys_delete(args: argparse.Namespace) -> int:
     left = [v for v in (profile.env_vars if profile else ()) if os.environ.get(v)]
     if left:
         print(f"note: {left[0]} is still set in the environment, so byok still has a key.")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# byok usage
+
+
+@command("usage", "requests, tokens, cost and latency from the usage log")
+def _usage_parser(p: argparse.ArgumentParser) -> None:
+    from .usage_summary import add_usage_arguments
+
+    add_usage_arguments(p, terminal=True)
+    p.set_defaults(run=_usage)
+
+
+def _usage(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .router import router
+    from .usage_summary import usage_report
+
+    text, png = usage_report(router(), args, markdown=False)
+    print(text)
+    if png is not None:
+        Path(args.plot).write_bytes(png)
+        print(f"Chart written to {args.plot}")
     return 0
 
 

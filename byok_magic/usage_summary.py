@@ -238,11 +238,14 @@ def _span_days(first: str, last: str) -> float:
 # the `%byok usage` / `byok usage` command, shared by both faces
 
 
-def add_usage_arguments(p: Any) -> None:
-    """The options of ``%byok usage`` and ``byok usage``."""
+def add_usage_arguments(p: Any, terminal: bool = False) -> None:
+    """The options of ``%byok usage`` and (``terminal``: ``--plot FILE.png``) ``byok usage``."""
     p.add_argument("--since", metavar="DATE", help="2025-06-01, today, 7d, 12h ... (UTC)")
     p.add_argument("--by", choices=BY, default="target", help="group rows by (default: target)")
-    p.add_argument("--plot", action="store_true", help="chart tokens and cost over time by model")
+    if terminal:
+        p.add_argument("--plot", metavar="FILE.png", help="write a chart of tokens and cost")
+    else:
+        p.add_argument("--plot", action="store_true", help="chart tokens and cost by model")
     p.add_argument("--export", metavar="FILE.csv", help="also write one CSV line per request")
     p.add_argument("--clear", action="store_true", help="delete logged requests (all, or --before)")
     p.add_argument("--before", metavar="DATE", help="with --clear: only requests before DATE")

@@ -511,3 +511,23 @@ def test_byok_usage_magic(ip, setup, loopback, tmp_path):
     md = _markdown(cap.outputs)
     assert "invalid choice" in md and "Deleted 3" in md and "No requests logged" in md
     assert json.dumps(md)  # plain text, nothing odd
+
+
+def test_byok_usage_in_a_terminal(setup, loopback, byok_home, tmp_path, keys):
+    run_script(setup, loopback, "from the terminal")
+    chart = tmp_path / "chart.png"
+    env = {**os.environ, "BYOK_MAGIC_HOME": str(byok_home), "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-m", "byok_magic.cli", "usage", "--by", "profile", "--plot", str(chart)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:5] == ["profile", "requests", "ok", "failed", "interrupted"]
+    assert lines[1].split()[:9] == ["alpha", "5", "3", "1", "1", "4,000", "840", "320", "1,000"]
+    assert lines[4].split()[:3] == ["total", "12", "7"]
+    assert "|" not in out.stdout and chart.read_bytes().startswith(PNG)
+    assert not any(k in out.stdout + out.stderr for k in keys.values())
