@@ -8,6 +8,10 @@
     byok usage [--since DATE] [--by profile|model|day|...] [--plot FILE.png] [--export FILE.csv]
                [--clear [--before DATE]]  the usage log as a table
 
+Secrets go to the vetted OS keyring (docs/security.md); without one, ``set`` fails and says which
+environment variable to use instead. ``BYOK_MAGIC_INSECURE_FILE_STORE=1`` explicitly selects a
+plaintext 0600 file instead (see :mod:`byok_magic.filestore`).
+
 A key is never accepted as an argument: it would already be in the shell history. Any argument
 that looks like one is refused, without echoing it, with advice to rotate it.
 

@@ -2,13 +2,9 @@
 
 Policy (docs/security.md §1.4, §2.7, SG2 and SG4):
 
-* **Vetted backend.** ``keyring.get_keyring()`` may be a chainer whose own ``recommended()``
-  lies (two weak backends make a priority-10 chainer), so the chainer is resolved to
-  ``backends[0]``, the backend ``set_password`` really writes to, and *that* is vetted. The
-  fail and null backends, anything from ``keyrings.alt`` (plaintext or a getpass prompt),
-  ``keyrings.cryptfile`` (a master-password prompt on every call) and every non-recommended
-  backend are refused. A broken ``PYTHON_KEYRING_BACKEND`` / ``keyringrc.cfg`` gives status
-  ``misconfigured``; nothing here raises at import or on ``status()``.
+* **Vetted backend** (:mod:`byok_magic.keyring_policy`): a chainer is resolved to the member
+  that really receives writes; fail, null, ``keyrings.alt``, ``keyrings.cryptfile`` and
+  non-recommended backends are refused; a misconfigured keyring is a status, never an exception.
 * **Every save is verified** by reading it back (the null backend "stores" silently).
 * **Every call is time-limited** (:data:`KEYRING_TIMEOUT`, 10 s): a locked or hung Secret
   Service costs the user a clear :class:`KeyStoreError`, never a frozen kernel.
@@ -30,18 +26,40 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 from .errors import KeyStoreError
+from .keyring_policy import (
+    INSECURE_ENV,
+    KEYRING_TIMEOUT,
+    BackendStatus,
+    call_with_timeout,
+    insecure_file_opted_in,
+    resolve_backend,
+    short_backend_name,
+    vet_backend,
+)
+from .redact import remember
+
+__all__ = [
+    "CACHE_TTL",
+    "INSECURE_ENV",
+    "KEYRING_TIMEOUT",
+    "SERVICE",
+    "BackendStatus",
+    "KeyStore",
+    "call_with_timeout",
+    "insecure_file_opted_in",
+    "resolve_backend",
+    "short_backend_name",
+    "vet_backend",
+]
 
 SERVICE = "byok_magic"
-KEYRING_TIMEOUT = 10.0
 CACHE_TTL = 300.0
 # After a failed read (locked, hung) the store answers "broken" at once for this long, so a
 # hung keyring costs one timeout per half minute instead of one per request.
 BROKEN_TTL = 30.0
-INSECURE_ENV = "BYOK_MAGIC_INSECURE_FILE_STORE"
 SERVICE_ENV = "BYOK_MAGIC_KEYRING_SERVICE"
 T = TypeVar("T")
 
@@ -52,110 +70,12 @@ _ENV_FIX = (
 )
 
 
-def call_with_timeout(fn: Callable[..., T], *args: Any, timeout: float = KEYRING_TIMEOUT) -> T:
-    """Run a keyring call in a worker thread; a hung backend never hangs the caller.
-
-    Exceptions from ``fn`` (including ``BaseException`` such as the ``EOFError`` a getpass
-    prompt raises without a TTY) are re-raised here; a timeout is a :class:`KeyStoreError`.
-    """
-    out: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            out["v"] = fn(*args)
-        except BaseException as exc:
-            out["e"] = exc
-
-    worker = threading.Thread(target=run, daemon=True, name="byok-keyring")
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        raise KeyStoreError(
-            f"the keyring did not answer within {timeout:g} s (locked, or waiting for a prompt?)",
-            "unlock your keyring, or put the key in an environment variable",
-        )
-    if "e" in out:
-        raise out["e"]
-    return out.get("v")  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class BackendStatus:
-    """Whether the store can be used, what it is, and why not (never any secret)."""
-
-    ok: bool
-    name: str
-    reason: str
-    insecure: bool = False
-
-    @property
-    def label(self) -> str:
-        """Short source label: ``keyring:SecretService``, ``file:/path``, ``keyring:...``."""
-        if self.name.startswith("file:"):
-            return self.name
-        return "keyring:" + short_backend_name(self.name)
-
-
-def short_backend_name(name: str) -> str:
-    """``keyring.backends.SecretService.Keyring`` → ``SecretService``."""
-    if name.startswith("keyring.backends."):
-        name = name[len("keyring.backends.") :]
-        if name.endswith(".Keyring"):
-            name = name[: -len(".Keyring")]
-    return name
-
-
-def _backend_name(kr: object) -> str:
-    return f"{type(kr).__module__}.{type(kr).__name__}"
-
-
-def resolve_backend(kr: Any = None) -> tuple[BackendStatus, Any]:
-    """(status, backend): the backend ``set_password`` really writes to, vetted. Never raises.
-
-    ``kr`` defaults to the process's ``keyring.get_keyring()``.
-    """
-    try:
-        import keyring
-        import keyring.core
-        from keyring.backends import chainer, fail, null
-
-        if kr is None:
-            kr = keyring.get_keyring()
-        if isinstance(kr, chainer.ChainerBackend):
-            # recommended(chainer) is True as soon as two weak backends are viable; what
-            # matters is the first member, which receives every set_password.
-            members = kr.backends
-            kr = members[0] if members else fail.Keyring()
-        name = _backend_name(kr)
-        if isinstance(kr, fail.Keyring):
-            return BackendStatus(False, name, "no keyring backend is available"), None
-        if isinstance(kr, null.Keyring):
-            return BackendStatus(False, name, "the keyring is disabled (null backend)"), None
-        if name.startswith("keyrings.alt."):
-            return BackendStatus(False, name, f"{name} keeps keys in a weak local file"), None
-        if name.startswith("keyrings.cryptfile."):
-            why = f"{name} asks for a master password on every use, which a kernel cannot answer"
-            return BackendStatus(False, name, why), None
-        if not keyring.core.recommended(kr):
-            return BackendStatus(False, name, f"{name} is not a recommended keyring"), None
-    except Exception as exc:  # bad PYTHON_KEYRING_BACKEND / keyringrc.cfg / D-Bus init errors
-        why = f"keyring misconfigured ({type(exc).__name__}); check PYTHON_KEYRING_BACKEND"
-        return BackendStatus(False, "misconfigured", why), None
-    return BackendStatus(True, name, "ok"), kr
-
-
-def vet_backend() -> BackendStatus:
-    """The status of the keyring backend ``set_password`` would write to. Never raises."""
-    return resolve_backend()[0]
-
-
-def insecure_file_opted_in() -> bool:
-    """True when the user explicitly asked for the plaintext file store."""
-    return os.environ.get(INSECURE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-
-
 class KeyStore:
     """Get, set and delete secrets in the vetted keyring (or the opted-in file).
+
+    The plaintext file (``<byok home>/secrets/keys.json``, 0600 in a 0700 directory) is used
+    only when ``BYOK_MAGIC_INSECURE_FILE_STORE=1`` is set in the environment of the process
+    (kernel or ``byok`` command): it is never a fallback for a missing keyring.
 
     ``backend`` forces a keyring backend object (it is still vetted); by default the process's
     ``keyring.get_keyring()`` is used. ``insecure_file`` overrides the environment opt-in.
@@ -279,6 +199,8 @@ class KeyStore:
                 with self._lock:
                     self._broken = (self.clock(), err)
                 raise
+            if value:
+                remember(value)  # any later message that quotes it gets redacted
             with self._lock:
                 self._broken = None
                 self._cache[user] = (self.clock(), Secret(value) if value else None)
@@ -292,6 +214,7 @@ class KeyStore:
 
         if not isinstance(value, str) or not value.strip():
             raise KeyStoreError("an empty secret was given", "nothing was stored")
+        remember(value)
         backend = self._usable()
         with self._lock:
             self._cache.pop(user, None)

@@ -114,15 +114,31 @@ class RedactFilter(logging.Filter):
 
 
 _installed: weakref.WeakSet[logging.Logger] = weakref.WeakSet()
+_ROOTS = ("byok_magic", "httpx", "httpcore")
+
+
+def _filter(logger: logging.Logger) -> logging.Logger:
+    if logger not in _installed:
+        logger.addFilter(RedactFilter())
+        _installed.add(logger)
+    return logger
+
+
+def get_logger(name: str) -> logging.Logger:
+    """A logger whose records are redacted at the source.
+
+    A filter on a logger only sees records created on *that* logger, not ones propagated from
+    its children, so every byok module that logs should get its logger here.
+    """
+    return _filter(logging.getLogger(name))
 
 
 def install_log_filters() -> None:
-    """Put a :class:`RedactFilter` on byok's, httpx's and httpcore's loggers (once)."""
-    names: tuple[str, ...] = ("byok_magic", "httpx", "httpcore")
-    names += tuple(f"httpcore.{x}" for x in ("connection", "connection_pool", "http11", "http2"))
-    names += ("httpcore.proxy",)
-    for name in names:
-        logger = logging.getLogger(name)
-        if logger not in _installed:
-            logger.addFilter(RedactFilter())
-            _installed.add(logger)
+    """Put a :class:`RedactFilter` on byok's, httpx's and httpcore's loggers and on every
+    child logger of theirs that exists by now (httpcore logs on ``httpcore.http11`` etc.)."""
+    names = set(_ROOTS)
+    names |= {f"httpcore.{x}" for x in ("connection", "connection_pool", "http11", "http2")}
+    names |= {"httpcore.proxy"}
+    names |= {n for n in logging.root.manager.loggerDict if n.split(".")[0] in _ROOTS}
+    for name in sorted(names):
+        _filter(logging.getLogger(name))

@@ -230,3 +230,25 @@ def test_console_script_runs():
     proc = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
     assert proc.stdout.startswith("byok_magic ")
+
+
+@pytest.mark.parametrize(
+    ("arg", "is_key"),
+    [
+        ("openai", False),
+        ("foundry-local", False),
+        ("my-azure-deployment-2024", False),
+        ("claude-3-5-sonnet-20241022", False),
+        ("--bearer", False),
+        ("sk-test-0123456789abcdef0123", True),
+        ("sk-ant-api03-AbCdEf0123456789AbCdEf", True),
+        ("AIzaSyA-0123456789abcdefghijklmnopqrstu", True),
+        ("0123456789abcdef0123456789abcdef", True),  # Azure
+        ("--key=sk-test-0123456789abcdef0123", True),
+        ("AbCdEfGh0123456789Xy", True),
+    ],
+)
+def test_looks_like_key(arg, is_key):
+    from byok_magic.redact import looks_like_key
+
+    assert looks_like_key(arg) is is_key

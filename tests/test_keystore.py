@@ -591,3 +591,18 @@ def test_describe_reports_an_unusable_keyring(fake_key):
         src = describe(_openai(), KeyStore(_service()))
     assert src.source == "none"
     assert src.note == "keyring unusable: no keyring backend is available"
+
+
+def test_prompting_and_plaintext_families_are_refused_by_name():
+    """keyrings.cryptfile counts as "recommended" (2.5) but prompts for a master password on
+    every call (§1.3); refused by its module, like keyrings.alt."""
+    for module in ("keyrings.cryptfile.cryptfile", "keyrings.alt.file"):
+        fake = type("CryptFileKeyring", (MemoryKeyring,), {"__module__": module, "priority": 2.5})
+        st = KeyStore("svc", backend=fake()).status()
+        assert not st.ok and st.name == f"{module}.CryptFileKeyring"
+    assert "master password" in KeyStore("svc", backend=fake_crypt()).status().reason
+
+
+def fake_crypt() -> MemoryKeyring:
+    cls = type("K", (MemoryKeyring,), {"__module__": "keyrings.cryptfile.cryptfile"})
+    return cls()

@@ -436,3 +436,21 @@ def test_redact_removes_key_shapes_it_was_never_told_about(key, before, after):
 def test_redact_leaves_keyless_text_alone(text):
     assume(not _has_key_shape(text))
     assert redact(text) == text
+
+
+def test_log_filter_redacts_exception_text(all_records):
+    from byok_magic.redact import get_logger, install_log_filters
+
+    install_log_filters()
+    url = (
+        "https://generativelanguage.googleapis.com/v1beta/models?key=AIzaSyFAKEFAKEFAKEFAKEFAKE0123"
+    )
+    for logger in (logging.getLogger("byok_magic"), get_logger("byok_magic.some_module")):
+        try:
+            raise RuntimeError(f"failed: {url}")
+        except RuntimeError:
+            logger.exception("request to %s failed", url)
+    assert len(all_records) == 2
+    text = "\n".join(logging.Formatter().format(r) for r in all_records)
+    assert "RuntimeError" in text and "?key=[REDACTED]" in text
+    assert "AIzaSyFAKE" not in text
