@@ -64,6 +64,17 @@ def run_line_command(magics: ByokMagics, words: list[str]) -> None:
         fn(magics, rest)
     except _HelpShown as help_text:
         show(f"```\n{help_text}\n```")
+        return
+    _refresh_panels()
+
+
+def _refresh_panels() -> None:
+    """Open settings panels show what a command changed (nothing loads if none was opened)."""
+    import sys
+
+    panels = sys.modules.get("byok_magic.widgets_state")
+    if panels is not None:
+        panels.refresh_live_panels()
 
 
 @command("use")
@@ -167,6 +178,7 @@ def _keys(magics: ByokMagics, words: list[str]) -> None:
     p.add_argument("action", nargs="?", choices=("list", "set", "delete"), default="list")
     p.add_argument("name", nargs="?")
     p.add_argument("--bearer", action="store_true", help="store a bearer token instead of a key")
+    p.add_argument("--oauth", action="store_true", help="an OAuth credential JSON (vertex)")
     args = p.parse_args(words)
     router = magics.router
     if args.action == "list":
@@ -182,18 +194,42 @@ def _keys(magics: ByokMagics, words: list[str]) -> None:
     router.config.get(args.name)  # the profile must exist
     user = f"{args.name}#bearer" if args.bearer else args.name
     what = "bearer token" if args.bearer else "API key"
+    if args.oauth:
+        user, what = f"{args.name}#oauth", "OAuth credential"
     if args.action == "delete":
         gone = router.store.delete(user)
         show(
             f"{what} for `{args.name}` deleted." if gone else f"No stored {what} for `{args.name}`."
         )
         return
-    value = _hidden_prompt(f"{what} for {args.name} (input hidden): ")
+    if args.oauth:
+        prompt = f"OAuth credential JSON (one line) or the path to its file, for {args.name}: "
+        value = _oauth_json(_hidden_prompt(prompt))
+    else:
+        value = _hidden_prompt(f"{what} for {args.name} (input hidden): ")
     try:
         router.store.set(user, value)
     finally:
         del value
     show(f"{what} for `{args.name}` stored in the keyring.")
+
+
+def _oauth_json(text: str) -> str:
+    """Pasted OAuth JSON, or the file a pasted path names; checked before it is stored."""
+    from pathlib import Path
+
+    from .settings_checks import parse_oauth_json
+
+    if not text.lstrip().startswith("{"):
+        try:
+            text = Path(text).expanduser().read_text(encoding="utf-8")
+        except OSError as exc:
+            raise errors.ConfigError(
+                f"cannot read the OAuth credential file ({type(exc).__name__})",
+                "paste the JSON itself, or the path of an existing file",
+            ) from None
+    parse_oauth_json(text)
+    return text.strip()
 
 
 def _hidden_prompt(prompt: str) -> str:
@@ -278,3 +314,14 @@ def _usage(magics: ByokMagics, words: list[str]) -> None:
         from IPython.display import Image, display
 
         display(Image(data=png, format="png"))
+
+
+@command("test")
+def _test(magics: ByokMagics, words: list[str]) -> None:
+    from .settings_checks import connection_check
+
+    p = parser("test")
+    p.add_argument("name", help="the profile to test with one cheap request")
+    args = p.parse_args(words)
+    ok, text = connection_check(magics.router, args.name)
+    show(f"✅ `{args.name}`: {text}" if ok else f"⚠️ **{args.name}: {text}**")

@@ -15,8 +15,10 @@ it. The field is never pre-filled; the masked ``…abcd`` is a separate label.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -261,6 +263,7 @@ class SettingsPanel(W.VBox):
     def __init__(self, state: PanelState, **kw: Any) -> None:
         super().__init__(**kw)
         self.state = state
+        self.created = time.monotonic()
         self._quiet = False
         self.rows: dict[str, KeyRow] = {}
         # Shared layout and style models: one each for all rows, not one per widget.
@@ -580,11 +583,16 @@ class SettingsPanel(W.VBox):
     # -- lifetime ------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the panel, every widget in it, and stop refreshing its state."""
+        """Close the panel, every widget in it, and stop refreshing its state (idempotent)."""
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
         state = getattr(self, "state", None)
         if state is not None:
-            state.unobserve(self._on_revision, "revision")
+            with contextlib.suppress(ValueError):
+                state.unobserve(self._on_revision, "revision")
             state.close()
+        _panels.discard(self)
         rows = [w for row in getattr(self, "rows", {}).values() for w in row.widgets()]
         for w in [*_descendants(self), *rows, *getattr(self, "ui", {}).values()]:
             if w is not self:
@@ -658,6 +666,14 @@ def help_html() -> str:
     )
 
 
+_panels: weakref.WeakSet[SettingsPanel] = weakref.WeakSet()
+
+
+def live_panels() -> list[SettingsPanel]:
+    """Panels not closed yet, oldest first (tests and notebooks reach the widgets this way)."""
+    return sorted(_panels, key=lambda p: p.created)
+
+
 def settings_panel(router: Router, magics: Any = None) -> SettingsPanel:
     """Build the settings panel for ``router`` (what ``%byok settings`` displays)."""
     state = PanelState(router)
@@ -672,5 +688,6 @@ def settings_panel(router: Router, magics: Any = None) -> SettingsPanel:
             shell = None
     register(state, shell)
     panel = SettingsPanel(state)
+    _panels.add(panel)
     state.discover(refresh=False)
     return panel
