@@ -3,7 +3,8 @@ OpenAI-compatible server. Vendors differ only by data (``Profile.quirks``), neve
 
 Quirks read here (all optional):
 
-``max_tokens_field``   ``max_tokens`` (default) or ``max_completion_tokens`` (OpenAI, Azure)
+``max_tokens_field``   ``max_tokens`` or ``max_completion_tokens`` (OpenAI; the azure type's
+                       default unless its api-version predates it)
 ``stream_options``     False: never send ``stream_options`` (the router also turns it off after a
                        400 that mentions it)
 ``reasoning_param``    how ``--reasoning-effort`` travels: ``reasoning_effort`` (default),
@@ -115,7 +116,8 @@ class OpenAIChatAdapter:
         if request.stream and quirks.get("stream_options", True) and not old_azure:
             body["stream_options"] = {"include_usage": True}
         if request.max_tokens is not None:
-            field = "max_tokens" if old_azure else quirks.get("max_tokens_field", "max_tokens")
+            default = "max_completion_tokens" if profile.type == "azure" else "max_tokens"
+            field = "max_tokens" if old_azure else quirks.get("max_tokens_field", default)
             body[field] = request.max_tokens
         if request.temperature is not None:
             body["temperature"] = request.temperature
