@@ -149,8 +149,14 @@ class ByokMagics(Magics):
             _show_error(err)
             return
         label = f"{profile.name}:{req.model}"
+        req, dropped = self.fit_window(profile, req)
         live = LiveAnswer(label, format=args.format, show_reasoning=args.show_reasoning)
-        answer = Answer(target=label)
+        answer = Answer(target=label, thread=None if args.no_history else args.thread)
+        if dropped:
+            answer.notes.append(
+                f"{dropped} earlier exchange{'s' if dropped > 1 else ''} left out to fit the "
+                "context window"
+            )
         live.start()
         try:
             for event in self.router.stream(profile, req, answer):
@@ -163,6 +169,21 @@ class ByokMagics(Magics):
         else:
             live.finish(footer(answer))
         self.after_answer(answer, args, prompt, key)
+
+    def fit_window(self, profile: Any, req: Any) -> tuple[Any, int]:
+        """Trim the oldest history so the request fits the model's context window, if known."""
+        from dataclasses import replace
+
+        from .threads import trim_to_window
+
+        history, prompt = req.messages[:-1], req.messages[-1]
+        if not history:
+            return req, 0
+        window = self.router.context_window(profile, req.model)
+        kept, dropped = trim_to_window(history, prompt.content, window)
+        if not dropped:
+            return req, 0
+        return replace(req, messages=(*kept, prompt)), dropped
 
     def after_answer(self, answer: Answer, args: Any, prompt: str, key: str) -> None:
         """Thread history, ``-o`` and ``-f code``: only for complete answers (``-o`` always)."""

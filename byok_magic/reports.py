@@ -117,6 +117,7 @@ def footer(answer: Answer, user_prices: Mapping[str, Any] | None = None) -> str:
         parts.append("cut at the token limit")
     elif answer.finish and answer.finish.reason == "filtered":
         parts.append(f"stopped by the provider's filter ({answer.finish.native})")
+    parts += answer.notes
     return " · ".join(parts)
 
 

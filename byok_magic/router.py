@@ -47,6 +47,7 @@ class Answer:
     ended: float | None = None
     key_fingerprint: str | None = None
     thread: str | None = None
+    notes: list[str] = field(default_factory=list)
     prompt: str | None = field(default=None, repr=False)
     _stream: Any = field(default=None, repr=False)
     _cancelled: bool = field(default=False, repr=False)
@@ -198,13 +199,24 @@ class Router:
                         yield event
                     break
                 except errors.BadRequestError as err:
-                    if first and not retried and _rejects_stream_options(err, wire.json):
+                    if not first:
+                        raise
+                    if not retried and _rejects_stream_options(err, wire.json):
                         retried = True
                         profile = replace(
                             profile, quirks={**profile.quirks, "stream_options": False}
                         )
                         continue
-                    raise
+                    dropped = _rejected_param(err, request)
+                    if dropped is None:
+                        raise
+                    unset: dict[str, Any] = {dropped: None}
+                    request = replace(request, **unset)
+                    answer.notes.append(
+                        f"{dropped.replace('_', ' ')} was dropped: {profile.name} did not accept "
+                        f"it for {request.model}"
+                    )
+                    continue
                 finally:
                     close = getattr(frames, "close", None)
                     if close is not None:
@@ -256,6 +268,19 @@ class Router:
 
     # -- models --------------------------------------------------------------------------------
 
+    def context_window(self, profile: Profile, model: str) -> int | None:
+        """The model's context window in tokens when known (profile file, lister, hints)."""
+        for m in profile.models:
+            if m.id == model and m.context_window:
+                return m.context_window
+        from .models import cached, hints
+
+        for m in cached(profile) or ():
+            if m.id == model and m.context_window:
+                return m.context_window
+        window = hints(model).get("context_window")
+        return window if isinstance(window, int) else None
+
     def list_models(self, profile_name: str, refresh: bool = False) -> list[ModelInfo]:
         """Models a profile offers: a registered lister, the profile file, or live discovery."""
         from .credentials import lookup
@@ -287,6 +312,35 @@ def _as_model(m: Any, profile: str) -> ModelInfo:
         f"the model lister for {profile!r} returned {type(m).__name__}",
         "return model ids (str), dicts with an 'id', or ModelInfo objects",
     )
+
+
+# Request fields and the names providers use for them in their error messages.
+_PARAM_NAMES = {
+    "temperature": ("temperature",),
+    "reasoning_effort": ("reasoning_effort", "reasoning.effort", "effort", "thinking", "think"),
+    "max_tokens": (
+        "max_tokens",
+        "max_completion_tokens",
+        "max_output_tokens",
+        "maxOutputTokens",
+        "num_predict",
+    ),
+}
+
+
+def _rejected_param(err: errors.ByokError, request: ChatRequest) -> str | None:
+    """The optional parameter a 400 complains about, if this request set it."""
+    if isinstance(err, errors.ContextLengthError):
+        return None
+    import re
+
+    text = err.cause
+    for field_name, names in _PARAM_NAMES.items():
+        if getattr(request, field_name) is None:
+            continue
+        if any(re.search(rf"(?<![A-Za-z_]){re.escape(n)}(?![A-Za-z_])", text) for n in names):
+            return field_name
+    return None
 
 
 def _rejects_stream_options(err: errors.ByokError, body: Any) -> bool:

@@ -73,6 +73,7 @@ def trim_to_window(
     """Drop the oldest exchanges until the estimate (≈ 4 chars a token) fits; (kept, dropped)."""
     if not context_window:
         return history, 0
+    reserve = min(reserve, context_window // 4)  # room for the answer
     budget = max(0, context_window - reserve) * 4
     msgs = list(history)
     dropped = 0

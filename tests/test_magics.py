@@ -152,3 +152,26 @@ def test_out_variable_and_code_format(ip, router, loopback, memory_store, fake_k
         ip.run_cell_magic("byok", "loop:m -f code -o ans", "code please")
     assert ip.user_ns["ans"] == answer
     assert ip.rl_next_input == "print(42)"
+
+
+def test_long_threads_are_trimmed_with_a_note(ip, router, loopback, memory_store, fake_key):
+    from byok_magic.events import ModelInfo
+
+    router.config.add(
+        Profile(
+            name="loop",
+            type="openai",
+            base_url=loopback.url + "/v1",
+            models=(ModelInfo(id="small", context_window=1000),),
+        )
+    )
+    memory_store.set("loop", fake_key)
+    loopback.route("POST", "/v1/chat/completions", Reply.sse(chat_chunks(["x" * 400])))
+    with capture_output() as cap:
+        for i in range(6):
+            ip.run_cell_magic("byok", "loop:small", f"question {i} " + "y" * 400)
+    last = loopback.seen()[-1].json["messages"]
+    assert last[-1]["content"].startswith("question 5")
+    assert sum(len(m["content"]) for m in last) <= 3000
+    assert len(last) < 11
+    assert "left out to fit the context window" in markdown_of(cap.outputs)[-1]

@@ -120,3 +120,45 @@ def test_no_model_is_never_sent(router, loopback, memory_store, fake_key):
         router.request("hi", "loop")
     assert "no model" in str(ei.value)
     assert loopback.seen() == []
+
+
+def test_rejected_parameter_is_dropped_with_a_note(router, loopback, memory_store, fake_key):
+    from byok_magic.router import Answer
+
+    _profile(router, loopback)
+    memory_store.set("loop", fake_key)
+    refusal = {
+        "error": {
+            "message": "Unsupported value: 'temperature' does not support 0.2 with this model. "
+            "Only the default (1) value is supported.",
+            "type": "invalid_request_error",
+            "param": "temperature",
+            "code": "unsupported_value",
+        }
+    }
+    loopback.route(
+        "POST",
+        "/v1/chat/completions",
+        [Reply.json(refusal, status=400), Reply.sse(chat_chunks(["fine"]))],
+    )
+    prof, req = router.request("hi", "loop:o-model", temperature=0.2, max_tokens=50)
+    answer = Answer(target="loop:o-model")
+    list(router.stream(prof, req, answer))
+    first, second = (s.json for s in loopback.seen())
+    assert first["temperature"] == 0.2 and "temperature" not in second
+    assert second["max_tokens"] == 50
+    assert answer.text == "fine"
+    assert answer.notes == ["temperature was dropped: loop did not accept it for o-model"]
+
+
+def test_unrelated_400_is_not_retried(router, loopback, memory_store, fake_key):
+    _profile(router, loopback)
+    memory_store.set("loop", fake_key)
+    loopback.route(
+        "POST",
+        "/v1/chat/completions",
+        Reply.json({"error": {"message": "messages must not be empty"}}, status=400),
+    )
+    with pytest.raises(errors.BadRequestError):
+        router.ask("hi", "loop:m", temperature=0.5)
+    assert len(loopback.seen()) == 1

@@ -87,10 +87,12 @@ def loads(data: str) -> Any:
     try:
         return json.loads(data)
     except ValueError:
-        raise errors.ProtocolError(
-            "the provider sent a malformed stream frame (not JSON)",
-            "try again; if it keeps happening, the server or a proxy is mangling the stream",
-        ) from None
+        pass
+    # raised outside the except block: errors byok builds carry no __context__
+    raise errors.ProtocolError(
+        "the provider sent a malformed stream frame (not JSON)",
+        "try again; if it keeps happening, the server or a proxy is mangling the stream",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
