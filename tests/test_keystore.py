@@ -234,7 +234,11 @@ def test_misconfigured_keyring_never_raises_and_env_keys_work(tmp_path, fake_key
     env["OPENAI_API_KEY"] = fake_key
     proc = run_python(MISCONFIGURED, env)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    out = json.loads(proc.stdout)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    import byok_magic
+
+    if hasattr(byok_magic, "load_ipython_extension"):  # `%load_ext byok_magic` went through
+        assert out["loaded"] == "loaded"
     assert out["ok"] is False
     assert out["name"] == "misconfigured"
     assert "PYTHON_KEYRING_BACKEND" in out["reason"]
@@ -282,14 +286,25 @@ def test_a_hung_keyring_costs_one_timeout_then_falls_back_to_env(fake_key, monke
         hang.release.set()
 
 
-@pytest.mark.parametrize("backend", [LockedKeyring, PromptingKeyring])
+class NoStdinKeyring(PromptingKeyring):
+    """A getpass prompt inside a kernel run by nbclient (allow_stdin=False)."""
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        from IPython.core.error import StdinNotImplementedError
+
+        raise StdinNotImplementedError(f"raw_input was called with {password}")
+
+
+@pytest.mark.parametrize("backend", [LockedKeyring, PromptingKeyring, NoStdinKeyring])
 def test_locked_or_prompting_backend_gives_a_keyless_error(fake_key, backend):
     with installed(backend()):
         store = KeyStore(_service())
         with pytest.raises(errors.KeyStoreError) as ei:
             store.set("openai", fake_key)
     err = ei.value
-    name = "KeyringLocked" if backend is LockedKeyring else "EOFError"
+    name = {LockedKeyring: "KeyringLocked", PromptingKeyring: "EOFError"}.get(
+        backend, "StdinNotImplementedError"
+    )
     assert f"the keyring failed to store the secret ({name}; is it locked?)" in str(err)
     assert err.__context__ is None and err.__cause__ is None
     for where, text in exception_texts(err).items():
