@@ -81,7 +81,8 @@ def run_comparison(magics: ByokMagics, targets: list[str], prompt: str, args: An
             jobs.append((None, None))
             labels.append(target)
             problems.append((i, err))
-    answers = [Answer(target=label) for label in labels]
+    thread = None if args.no_history else args.thread
+    answers = [Answer(target=label, thread=thread) for label in labels]
     grid = CompareGrid(labels)
     for i, problem in problems:
         answers[i].error = problem

@@ -223,7 +223,8 @@ class ByokMagics(Magics):
         ``%byok keys delete NAME``      delete a stored secret
         ``%byok models [PROFILE] [--refresh]``  list models (🔑 = the profile has no secret yet)
         ``%byok settings``              the settings panel
-        ``%byok usage [--since DATE] [--by profile|model|day] [--plot]``  usage log
+        ``%byok usage [--since DATE] [--by target|profile|model|provider|key|day] [--plot]
+        [--export FILE.csv] [--clear [--before DATE]]``  the usage log: requests, tokens, cost
         ``%byok reset [THREAD]``        forget a conversation thread (all when none given)
         """
         from .line_commands import run_line_command
