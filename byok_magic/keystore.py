@@ -125,11 +125,9 @@ class KeyStore:
             fb = FileBackend()
             why = f"plaintext file, opted in with {INSECURE_ENV}=1"
             st, backend = BackendStatus(True, f"file:{fb.path}", why, insecure=True), fb
-        elif self._forced is not None:
-            st, backend = call_with_timeout(resolve_backend, self._forced, timeout=self.timeout)
         else:
-            try:
-                st, backend = call_with_timeout(resolve_backend, timeout=self.timeout)
+            try:  # the first get_keyring() probes D-Bus, which can hang too
+                st, backend = call_with_timeout(resolve_backend, self._forced, timeout=self.timeout)
             except KeyStoreError:
                 st, backend = BackendStatus(False, "unresponsive", "the keyring hung"), None
         # A hung keyring is asked again sooner than a healthy one is re-vetted.

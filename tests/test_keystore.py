@@ -621,3 +621,21 @@ def test_prompting_and_plaintext_families_are_refused_by_name():
 def fake_crypt() -> MemoryKeyring:
     cls = type("K", (MemoryKeyring,), {"__module__": "keyrings.cryptfile.cryptfile"})
     return cls()
+
+
+def test_a_keyring_that_hangs_while_being_vetted_is_a_status_not_a_hang():
+    release = threading.Event()
+
+    class SlowToProbe(MemoryKeyring):
+        @property
+        def priority(self) -> float:  # type: ignore[override]
+            release.wait(60)  # SecretService's priority opens a D-Bus connection
+            return 5
+
+    try:
+        t0 = time.monotonic()
+        st = KeyStore("svc", timeout=0.3, backend=SlowToProbe()).status()
+        assert time.monotonic() - t0 < 2
+        assert (st.ok, st.name, st.label) == (False, "unresponsive", "keyring:unresponsive")
+    finally:
+        release.set()
