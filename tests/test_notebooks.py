@@ -65,7 +65,7 @@ def test_quickstart_runs_and_keeps_no_key(loopback, byok_home, fake_key, monkeyp
     assert json.loads(saved)  # a valid notebook file
 
 
-@pytest.mark.parametrize("name", ["quickstart.ipynb", "tour.ipynb"])
+@pytest.mark.parametrize("name", ["quickstart.ipynb", "tour.ipynb", "providers.ipynb"])
 def test_notebooks_have_kernelspec_and_no_outputs(name):
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     assert nb.metadata["kernelspec"]["name"] == "python3"
@@ -148,3 +148,86 @@ def test_tour_runs_in_a_real_kernel(loopback, byok_home, fake_key, monkeypatch, 
     assert not errors_seen, errors_seen
     batch = nb.cells[-1].outputs[-1]["data"]["text/plain"]
     assert batch.count("fast says") == 3
+
+
+def test_providers_notebook_against_stand_in_servers(
+    loopback, byok_home, fake_key, monkeypatch, tmp_path
+):
+    """Each section of providers.ipynb talks to a loopback server in that provider's format."""
+    ark_key, gw_key = fake_key + "-ark", fake_key + "-gw"
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", fake_key)
+    monkeypatch.setenv("ARK_API_KEY", ark_key)
+    monkeypatch.setenv("GATEWAY_KEY", gw_key)
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("DEMO_AZURE", loopback.url)
+    monkeypatch.setenv("DEMO_OLLAMA", loopback.url + "/ollama")
+    monkeypatch.setenv("DEMO_ARK", loopback.url + "/api/v3")
+    monkeypatch.setenv("DEMO_LITELLM", loopback.url + "/litellm")
+    monkeypatch.setenv("DEMO_GATEWAY", loopback.url + "/team-a/chat/completions#")
+
+    def chat(text):
+        return Reply.sse(chat_chunks([text[:6], text[6:]]))
+
+    ndjson = "".join(
+        json.dumps(line) + "\n"
+        for line in (
+            {"model": "llama3.2:3b", "message": {"role": "assistant", "content": "Hello "}},
+            {"model": "llama3.2:3b", "message": {"role": "assistant", "content": "from Ollama"}},
+            {
+                "model": "llama3.2:3b",
+                "message": {"role": "assistant", "content": ""},
+                "done": True,
+                "done_reason": "stop",
+                "prompt_eval_count": 9,
+                "eval_count": 3,
+            },
+        )
+    )
+    loopback.route("POST", "/openai/deployments/gpt-4.1/chat/completions", chat("Hello from Azure"))
+    loopback.route("POST", "/openai/v1/chat/completions", chat("Hello from Foundry"))
+    loopback.route("GET", "/ollama/api/tags", Reply.json({"models": [{"name": "llama3.2:3b"}]}))
+    loopback.route("POST", "/ollama/api/chat", Reply.raw(ndjson, "application/x-ndjson"))
+    loopback.route("POST", "/api/v3/chat/completions", chat("Hello from Doubao"))
+    loopback.route("POST", "/litellm/v1/chat/completions", chat("Hello via LiteLLM"))
+    loopback.route("POST", "/team-a/chat/completions", chat("Hello via gateway"))
+
+    nb = nbformat.read(NOTEBOOKS / "providers.ipynb", as_version=4)
+    NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+    errors_seen = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors_seen, errors_seen
+    shown = "\n".join(
+        o["data"]["text/markdown"]
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        if "text/markdown" in o.get("data", {})
+    )
+    for text in (
+        "Hello from Azure",
+        "Hello from Foundry",
+        "Hello from Ollama",
+        "Hello from Doubao",
+        "Hello via LiteLLM",
+        "Hello via gateway",
+    ):
+        assert text in shown, text
+    assert "⚠️" not in shown, shown
+
+    (azure,) = loopback.seen("/openai/deployments/gpt-4.1/chat/completions")
+    assert azure.query == {"api-version": ["2024-10-21"]}
+    assert azure.header("api-key") == fake_key and azure.header("authorization") is None
+    (foundry,) = loopback.seen("/openai/v1/chat/completions")
+    assert foundry.header("authorization") == f"Bearer {fake_key}"
+    assert foundry.json["model"] == "gpt-4.1-mini"
+    (ollama,) = loopback.seen("/ollama/api/chat")
+    assert ollama.json["model"] == "llama3.2:3b" and ollama.header("authorization") is None
+    (ark,) = loopback.seen("/api/v3/chat/completions")
+    assert ark.json["model"] == "ep-20260101123456-abcde"
+    assert ark.header("authorization") == f"Bearer {ark_key}"
+    (lite,) = loopback.seen("/litellm/v1/chat/completions")
+    assert lite.json["model"] == "team-default"
+    (gw,) = loopback.seen("/team-a/chat/completions")
+    assert gw.header("x-team") == "ml" and gw.header("authorization") == f"Bearer {gw_key}"
+    assert gw.json["model"] == "house-model"
+    saved = json.dumps(nb)
+    for key in (fake_key, ark_key, gw_key):
+        assert find_secret(saved, key) is None
