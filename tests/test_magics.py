@@ -175,3 +175,80 @@ def test_long_threads_are_trimmed_with_a_note(ip, router, loopback, memory_store
     assert sum(len(m["content"]) for m in last) <= 3000
     assert len(last) < 11
     assert "left out to fit the context window" in markdown_of(cap.outputs)[-1]
+
+
+def _anthropic_stream(text: str) -> Reply:
+    events = [
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_1",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "claude-x",
+                    "content": [],
+                    "usage": {"input_tokens": 5, "output_tokens": 1},
+                },
+            },
+        ),
+        (
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        ),
+        (
+            "content_block_delta",
+            {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": text},
+            },
+        ),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn"},
+                "usage": {"output_tokens": 3},
+            },
+        ),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+    import json
+
+    chunks = [f"event: {e}\ndata: {json.dumps(d)}\n\n".encode() for e, d in events]
+    return Reply(200, {"content-type": "text/event-stream"}, chunks)
+
+
+def test_threads_survive_switching_providers(ip, router, loopback, memory_store, fake_key):
+    _loop_profile(router, loopback, fake_key, memory_store)
+    router.config.add(Profile(name="claude", type="anthropic", base_url=loopback.url))
+    memory_store.set("claude", fake_key + "-a")
+    loopback.route("POST", "/v1/chat/completions", Reply.sse(chat_chunks(["from gpt"])))
+    loopback.route("POST", "/v1/messages", _anthropic_stream("from claude"))
+    with capture_output():
+        ip.run_cell_magic("byok", "loop:m -s 'be brief'", "one")
+        ip.run_cell_magic("byok", "claude:claude-x -s 'be brief'", "two")
+        ip.run_cell_magic("byok", "loop:m", "three")
+    (anth,) = loopback.seen("/v1/messages")
+    assert anth.header("x-api-key") == fake_key + "-a"
+    assert anth.json["system"] == "be brief"
+    assert [(m["role"], m["content"]) for m in anth.json["messages"]] == [
+        ("user", "one"),
+        ("assistant", "from gpt"),
+        ("user", "two"),
+    ]
+    last = loopback.seen("/v1/chat/completions")[-1].json["messages"]
+    assert [(m["role"], m["content"]) for m in last] == [
+        ("user", "one"),
+        ("assistant", "from gpt"),
+        ("user", "two"),
+        ("assistant", "from claude"),
+        ("user", "three"),
+    ]
