@@ -115,10 +115,15 @@ def _rule_url(p: Profile, model: str) -> str:
     return root
 
 
+KEY_REQUIRED = "🔑 key required"
+
+
 def model_label(m: ModelInfo, has_secret: bool) -> str:
-    """``🔑 openai:gpt-4.1 · vision · reasoning · 128k ctx`` (🔑: the profile has no secret)."""
-    parts = [("" if has_secret else "🔑 ") + m.target]
-    parts += capability_hints(m)
+    """``openai:gpt-4.1 · vision · 128k ctx`` (``· 🔑 key required`` when the profile has no
+    secret yet)."""
+    parts = [m.target, *capability_hints(m)]
+    if not has_secret:
+        parts.append(KEY_REQUIRED)
     return " · ".join(parts)
 
 

@@ -122,18 +122,18 @@ _STYLE = """<style>
 .byok-settings .byok-head b { font-size: 1.15em; }
 .byok-settings .byok-muted, .byok-settings .byok-hint { color: var(--jp-ui-font-color2); }
 .byok-settings .byok-hint { font-size: 0.92em; line-height: 1.4; }
-.byok-settings .byok-info { display: grid; grid-template-columns: 130px 210px 70px;
-  align-items: center; column-gap: 8px; }
+.byok-settings .byok-info { display: grid; grid-template-columns: 120px 170px 64px;
+  align-items: center; column-gap: 8px; white-space: nowrap; }
+.byok-settings .byok-info span { overflow: hidden; text-overflow: ellipsis; }
 .byok-settings .byok-info code, .byok-settings .byok-url code { font-size: 0.95em; }
 .byok-settings .byok-name { font-weight: 600; }
-.byok-settings .byok-none { color: var(--jp-warn-color0, #b26b00); }
 .byok-settings .byok-ok { color: var(--jp-success-color0, #2e7d32); }
 .byok-settings .byok-err { color: var(--jp-error-color0, #c62828); }
 .byok-settings .byok-keyrow { border-bottom: 1px solid var(--jp-border-color2, #e0e0e0);
   padding: 1px 0; }
 .byok-settings .byok-url { padding: 2px 0 4px 120px; word-break: break-all; }
 .byok-settings .byok-status { padding: 4px 2px 0; min-height: 1.4em; }
-.byok-settings .byok-colhead { display: grid; grid-template-columns: 130px 210px 70px 1fr;
+.byok-settings .byok-colhead { display: grid; grid-template-columns: 120px 170px 64px 1fr;
   column-gap: 8px; font-weight: 600; color: var(--jp-ui-font-color2); padding: 2px 0; }
 </style>"""
 
@@ -175,7 +175,7 @@ class KeyRow:
             )
         else:
             self.field = SecretInput(
-                placeholder="paste a key to set or replace",
+                placeholder="paste a key to set it",
                 layout=ui["field"],
                 style=ui["text"],
             )
@@ -183,13 +183,14 @@ class KeyRow:
         self.field.on_pending = self._pending
         self.field.add_class("byok-secret")
         self.save = self._button("Save", "store it in the keyring", "primary")
-        self.delete = self._button("Delete", "delete the stored secret")
+        self.delete = self._button("", "delete the stored secret", icon="trash")
+        self.delete.add_class("byok-delete")
         self.test = self._button("Test", "test connection: one cheap request")
         self.save.on_click(lambda _b: self.save_clicked())
         self.delete.on_click(lambda _b: self.delete_clicked())
         self.test.on_click(lambda _b: self.test_clicked())
         self.no_key = W.HTML(
-            '<span class="byok-hint">no key needed</span>', layout=ui["field"], style=ui["html"]
+            '<span class="byok-hint">no key needed</span>', layout=ui["no_key"], style=ui["html"]
         )
         self.status = W.HTML(style=ui["html"], layout=W.Layout(display="none"))
         self.line = W.HBox(layout=ui["line"])
@@ -197,13 +198,14 @@ class KeyRow:
         self.box.add_class("byok-keyrow")
         self.box.add_class(f"byok-key-{name}")
 
-    def _button(self, label: str, tip: str, style: str = "") -> W.Button:
+    def _button(self, label: str, tip: str, style: str = "", icon: str = "") -> W.Button:
         ui = self.panel.ui
         return W.Button(
             description=label,
             tooltip=tip,
             button_style=style,
-            layout=ui["button"],
+            icon=icon,
+            layout=ui["icon" if icon and not label else "button"],
             style=ui["button_style"],
         )
 
@@ -219,12 +221,19 @@ class KeyRow:
 
     def update(self, profile: dict[str, Any], key: dict[str, Any]) -> None:
         source = key.get("source", "none")
-        cls = "byok-none" if source == "none" else "byok-muted"
+        shown = "keyring" if source.startswith("keyring:") else source
+        cls = "byok-ok" if key.get("present") else "byok-muted"
         masked = key.get("masked") or ""
         self.info.value = (
-            f'<div class="byok-info"><span class="byok-name">{_E(self.name)}</span>'
-            f'<span class="{cls}">{_E(source)}</span><code>{_E(masked)}</code></div>'
+            f'<div class="byok-info"><span class="byok-name" title="{_E(self.name)}">'
+            f"{_E(self.name)}</span>"
+            f'<span class="{cls}" title="{_E(source)}">{_E(shown)}</span>'
+            f"<code>{_E(masked)}</code></div>"
         )
+        if not self.oauth:
+            self.field.placeholder = (
+                "paste a new key to replace it" if key.get("present") else "paste a key to set it"
+            )
         takes_secret = profile["auth"] != "none" or self.oauth
         middle = [self.field, self.save, self.delete] if takes_secret else [self.no_key]
         children = [self.info, *middle, self.test]
@@ -268,9 +277,12 @@ class SettingsPanel(W.VBox):
         self.rows: dict[str, KeyRow] = {}
         # Shared layout and style models: one each for all rows, not one per widget.
         self.ui: dict[str, Any] = {
-            "info": W.Layout(width="430px"),
-            "field": W.Layout(width="260px"),
-            "button": W.Layout(width="64px"),
+            "info": W.Layout(width="370px", flex="0 0 auto"),
+            "field": W.Layout(width="230px", min_width="150px", flex="0 1 auto"),
+            "button": W.Layout(width="64px", flex="0 0 auto"),
+            "icon": W.Layout(width="36px", flex="0 0 auto"),
+            # as wide as field + Save + delete, so every Test button lines up
+            "no_key": W.Layout(width="338px", flex="0 0 auto"),
             "line": W.Layout(align_items="center"),
             "box": W.Layout(),
             "html": HTMLStyle(),
@@ -503,10 +515,14 @@ class SettingsPanel(W.VBox):
 
     def _render(self) -> None:
         s = self.state
-        default = s.default_target or "none yet: pick one under Model"
+        default = (
+            f"<code>{_E(s.default_target)}</code>"
+            if s.default_target
+            else '<i class="byok-muted">none yet (pick one under Model)</i>'
+        )
         self.head.value = (
-            f'<div class="byok-head"><b>byok settings</b> · default target '
-            f"<code>{_E(default)}</code> · keyring: {_E(s.keyring)}</div>"
+            f'<div class="byok-head"><b>byok settings</b> · default target {default}'
+            f" · keyring: {_E(s.keyring)}</div>"
         )
         self._render_keys()
         self._render_profile_picker()
@@ -537,7 +553,7 @@ class SettingsPanel(W.VBox):
             self.keys_box.children = boxes
 
     def _render_profile_picker(self) -> None:
-        options = [("➕ new profile", NEW_PROFILE)]
+        options = [("+ new profile", NEW_PROFILE)]
         options += [
             (p["name"] + ("" if p["builtin"] else "  (yours)"), p["name"])
             for p in self.state.profiles
@@ -574,7 +590,7 @@ class SettingsPanel(W.VBox):
             lines.append(
                 "Choosing a model makes it the default target for <code>%%byok</code> "
                 "(same as <code>%byok use PROFILE:MODEL</code>). "
-                "🔑 = its profile has no key yet (set it under Keys)."
+                "“🔑 key required”: its profile has no key yet (set it under Keys)."
             )
         for name, cause in sorted(s.model_errors.items()):
             lines.append(f'<span class="byok-err">could not list {_E(name)}: {_E(cause)}</span>')

@@ -29,6 +29,7 @@ from traitlets import Dict, HasTraits, Int, List, Unicode
 
 from . import errors
 from .settings_checks import (
+    KEY_REQUIRED,
     add_command,
     capability_hints,
     connection_check,
@@ -146,7 +147,7 @@ class PanelState(HasTraits):
         except Exception as exc:  # a broken keyring must not break the panel
             return f"unavailable ({type(exc).__name__}); environment variables still work"
         if st.ok:
-            return st.name.rsplit(".", 2)[-2] if st.name.count(".") >= 2 else st.name
+            return backend_label(st.name)
         return f"unavailable ({st.reason}); environment variables still work"
 
     def _mtime(self) -> float | None:
@@ -199,7 +200,7 @@ class PanelState(HasTraits):
         if self.default_target and self.default_target not in seen:
             name = self.default_target.partition(":")[0]
             ok = self.has_secret(name)
-            label = ("" if ok else "🔑 ") + self.default_target
+            label = self.default_target + ("" if ok else f" · {KEY_REQUIRED}")
             rows.insert(0, {"target": self.default_target, "label": label, "needs_key": not ok})
         self.models = rows
 
@@ -402,6 +403,15 @@ class PanelState(HasTraits):
         _live.discard(self)
         if self._pool is not None:
             self._pool.shutdown(wait=False)
+
+
+def backend_label(name: str) -> str:
+    """``keyring.backends.SecretService.Keyring`` → ``SecretService``; ``a.b.Cls`` → ``Cls``."""
+    if name.startswith("keyring.backends."):
+        return name[len("keyring.backends.") :].removesuffix(".Keyring")
+    if name.startswith("file:"):
+        return "plaintext file (opted in)"
+    return name.rsplit(".", 1)[-1]
 
 
 _FORM_TEXT = ("base_url", "model", "api_version", "key_env", "project_id", "location")
