@@ -20,7 +20,13 @@ _CODE_BLOCK = re.compile(r"```[^\n`]*\n(.*?)(?:\n```|\Z)", re.S)
 
 
 def _refuse_secrets(text: str) -> None:
-    if _KEY_LIKE.search(text):
+    from .redact import looks_like_key
+
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        words = text.split()
+    if _KEY_LIKE.search(text) or any(looks_like_key(w) for w in words):
         raise errors.ConfigError(
             "that looks like a key in the magic's arguments; keys are never accepted there "
             "(they end up in the notebook and in IPython's history)",

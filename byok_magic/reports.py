@@ -16,17 +16,15 @@ if TYPE_CHECKING:
 
 
 def key_source(profile: Profile, router: Router) -> tuple[str, str]:
-    """(where the secret comes from, masked value) — never the secret itself."""
-    from .credentials import lookup
-    from .errors import ByokError
+    """(where the secret comes from, masked value) — never the secret itself.
 
-    try:
-        cred = lookup(profile, router.store)
-    except ByokError as err:
-        return (f"error: {err.cause}", "")
-    if cred is None:
-        return ("none" if profile.needs_secret else "not needed", "")
-    return (cred.source, cred.secret.masked)
+    A token provider is named, not called: a status page must not fetch tokens.
+    """
+    from .credentials import describe
+
+    src = describe(profile, router.store)
+    source = f"{src.source} ({src.note})" if src.note else src.source
+    return (source, src.masked or "")
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:

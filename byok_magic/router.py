@@ -229,6 +229,8 @@ class Router:
                 )
         except errors.ByokError as err:
             answer.error = err
+            if isinstance(err, errors.AuthError):
+                self.store.forget_cache()  # a key replaced elsewhere is read afresh next time
             raise
         except KeyboardInterrupt:
             answer.error = errors.StreamInterrupted(
@@ -237,6 +239,7 @@ class Router:
             raise
         finally:
             answer.ended = time.monotonic()
+            answer._stream = None  # the response (and its request headers) must not outlive it
             self._notify(answer)
 
     def _notify(self, answer: Answer) -> None:

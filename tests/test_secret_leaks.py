@@ -166,11 +166,6 @@ def _pickled(obj: object) -> bytes:
         return b""  # unpicklable: nothing leaks that way
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="router.Answer keeps _stream (transport Stream -> httpx.Response -> request with "
-    "the auth header) after the answer ended, and pickles it; see the keys report",
-)
 def test_a_finished_answer_pickles_without_the_request(router, memory_store, loopback, fake_key):
     add_profile(router, loopback, "loop", "openai")
     memory_store.set("loop", fake_key)
