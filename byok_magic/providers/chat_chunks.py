@@ -135,7 +135,9 @@ def error_fields(data: Any) -> tuple[str, str]:
     raw = (err.get("metadata") or {}).get("raw") if isinstance(err.get("metadata"), dict) else None
     if isinstance(raw, str) and raw and raw not in message:  # OpenRouter: the upstream's words
         message = f"{message}: {raw}" if message else raw
-    code = err.get("code") or err.get("type") or ""
+    code = err.get("code")
+    if not code or str(code).isdigit():  # LiteLLM, OpenRouter: the status again; type says more
+        code = err.get("type") or code or ""
     return message, str(code)
 
 

@@ -202,7 +202,8 @@ class OpenAIChatAdapter:
             message=message,
             code=code,
             retry_after_s=_retry_after(headers),
-            auth_rejected=code in ("invalid_api_key", "authentication_error"),
+            # LiteLLM without a database answers any key but its master key this way
+            auth_rejected=code in ("invalid_api_key", "authentication_error", "no_db_connection"),
         )
 
     def models_request(self, profile: Profile, credential: Credential | None) -> WireRequest:
@@ -223,7 +224,12 @@ class OpenAIChatAdapter:
         for m in items:
             if not isinstance(m, dict) or not m.get("id"):
                 continue
-            window = m.get("context_window") or m.get("context_length") or m.get("max_model_len")
+            window = (
+                m.get("context_window")  # Groq
+                or m.get("context_length")  # OpenRouter
+                or m.get("max_model_len")  # vLLM
+                or m.get("max_input_tokens")  # LiteLLM
+            )
             out.append(
                 ModelInfo(
                     id=str(m["id"]),
