@@ -69,6 +69,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from importlib.metadata import PackageNotFoundError, version
 
+    from . import cli_commands  # noqa: F401  (registers ask, models, profiles, add, remove, use)
+
     try:
         ver = version("byok_magic")
     except PackageNotFoundError:  # running from a source tree
@@ -302,4 +304,8 @@ def _usage(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the canonical module's main: subcommands register into byok_magic.cli's registry,
+    # not into this __main__ copy of it.
+    from byok_magic.cli import main as _main
+
+    sys.exit(_main())
