@@ -7,6 +7,10 @@ enough for a code answer, and small enough that a runaway answer stays cheap; ``
 overrides it. With ``--reasoning-effort`` thinking is enabled with a budget of 1024 / 4096 /
 16000 tokens (low / medium / high) and ``max_tokens`` is raised above the budget, so the
 visible answer keeps the room asked for.
+
+The ``anthropic-version`` header is ``2023-06-01`` (it still accepts ``temperature``); a profile
+may pin another with the quirk ``anthropic_version``. Extra betas go in the profile's headers
+(``anthropic-beta``); the OAuth beta is added to them for bearer tokens.
 """
 
 from __future__ import annotations

@@ -44,7 +44,13 @@ class WireRequest:
 
 
 class Adapter(Protocol):
-    """A provider family's wire format."""
+    """A provider family's wire format.
+
+    ``parse`` gets SSE events for ``framing="sse"`` and text lines otherwise (an NDJSON stream,
+    or a whole JSON body cut at its line breaks: join them before parsing). An adapter whose
+    model list comes in pages may also define ``next_models_request(body, profile,
+    credential) -> WireRequest | None``; :func:`byok_magic.models.fetch` follows it.
+    """
 
     def build(
         self, request: ChatRequest, profile: Profile, credential: Credential | None
