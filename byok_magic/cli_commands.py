@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from .cli import command
 from .errors import ByokError
 
+if TYPE_CHECKING:
+    from .router import Router
 
-def _router():  # noqa: ANN202 - the process router
+
+def _router() -> Router:
     from .router import router
 
     return router()

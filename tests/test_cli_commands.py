@@ -1,4 +1,4 @@
-"""byok ask / models / profiles / add / use / remove as real subprocesses against a loopback server."""
+"""byok ask / models / profiles / add / use / remove, as subprocesses, against a loopback server."""
 
 from __future__ import annotations
 
