@@ -28,7 +28,7 @@ from traitlets import Unicode
 
 from .config import AUTH_MODES, PROFILE_TYPES, WIRE_APIS
 from .settings_checks import add_command, request_url
-from .widgets_state import NEW_PROFILE, Outcome, PanelState, register
+from .widgets_state import NEW_PROFILE, OPEN_WAIT, Outcome, PanelState, register
 
 if TYPE_CHECKING:
     from .router import Router
@@ -132,6 +132,9 @@ _STYLE = """<style>
 .byok-settings .byok-keyrow { border-bottom: 1px solid var(--jp-border-color2, #e0e0e0);
   padding: 1px 0; }
 .byok-settings .byok-url { padding: 2px 0 4px 120px; word-break: break-all; }
+.byok-settings .byok-help td { padding: 1px 14px 1px 0; vertical-align: top; }
+.byok-settings .byok-help td:first-child { min-width: 190px; }
+.byok-settings .byok-nowrap { white-space: nowrap; }
 .byok-settings .byok-status { padding: 4px 2px 0; min-height: 1.4em; }
 .byok-settings .byok-colhead { display: grid; grid-template-columns: 120px 170px 64px 1fr;
   column-gap: 8px; font-weight: 600; color: var(--jp-ui-font-color2); padding: 2px 0; }
@@ -343,7 +346,9 @@ class SettingsPanel(W.VBox):
             description="API version", placeholder="empty = the v1 route", style=_DESC
         )
         self.f_model = W.Text(
-            description="Default model", placeholder="azure: deployment name", style=_DESC
+            description="Default model",
+            placeholder="e.g. gpt-4.1-mini (azure: deployment)",
+            style=_DESC,
         )
         self.f_auth = W.Dropdown(description="Auth", options=AUTH_MODES, style=_DESC)
         self.f_key_env = W.Text(
@@ -651,32 +656,33 @@ def preview_url(state: PanelState, form: dict[str, Any]) -> tuple[str, str]:
 def help_html() -> str:
     """Every panel action and the ``%byok`` command (or ``byok`` in a terminal) that does it."""
     rows = [
-        ("Keys: see where each secret comes from", "%byok keys", "byok keys list"),
-        ("Keys: set or replace a key (hidden prompt)", "%byok keys set NAME", "byok keys set NAME"),
+        ("Keys: where each secret comes from", "%byok keys", "byok keys list"),
+        ("Keys: set or replace a key", "%byok keys set NAME", "byok keys set NAME"),
         ("Keys: paste OAuth JSON (vertex)", "%byok keys set NAME --oauth", ""),
         ("Keys: delete", "%byok keys delete NAME", "byok keys delete NAME"),
         ("Keys: Test connection", "%byok test NAME", ""),
-        ("Profiles: list", "%byok profiles", ""),
+        ("Profiles: list", "%byok profiles", "byok profiles"),
         (
             "Profiles: add or edit",
             "%byok add NAME --type T --base-url URL [--model M] [--wire-api W] "
             "[--api-version V] [--auth A] [--key-env VAR] [--header K=V]",
-            "",
+            "byok add NAME ...",
         ),
-        ("Profiles: remove", "%byok remove NAME", ""),
-        ("Model: list models", "%byok models [PROFILE] [--refresh]", "byok models PROFILE"),
-        ("Model: set the default target", "%byok use PROFILE:MODEL", ""),
+        ("Profiles: remove", "%byok remove NAME", "byok remove NAME"),
+        ("Model: list models", "%byok models [PROFILE] [--refresh]", "byok models [PROFILE]"),
+        ("Model: set the default target", "%byok use PROFILE:MODEL", "byok use PROFILE:MODEL"),
         ("Everything at a glance", "%byok", ""),
     ]
     body = "".join(
         f"<tr><td>{_E(a)}</td><td><code>{_E(b)}</code></td>"
-        f"<td>{f'<code>{_E(c)}</code>' if c else ''}</td></tr>"
+        f'<td class="byok-nowrap">{f"<code>{_E(c)}</code>" if c else ""}</td></tr>'
         for a, b, c in rows
     )
     return (
-        '<div class="byok-hint"><p>Every button has a command, so notebooks run without this '
-        "panel (nbclient, papermill, a terminal). Keys go to the OS keyring, never into the "
-        "notebook: the key fields are cleared the moment a key arrives.</p>"
+        '<div class="byok-hint byok-help"><p>Every button has a command, so notebooks run '
+        "without this panel (nbclient, papermill, a terminal). Keys go to the OS keyring, never "
+        "into the notebook: the key fields are emptied the moment a key arrives, and secrets "
+        "are never accepted as command arguments (the commands ask with a hidden prompt).</p>"
         '<table><tr><th align="left">panel</th><th align="left">in a notebook</th>'
         f'<th align="left">in a terminal</th></tr>{body}</table></div>'
     )
@@ -705,5 +711,5 @@ def settings_panel(router: Router, magics: Any = None) -> SettingsPanel:
     register(state, shell)
     panel = SettingsPanel(state)
     _panels.add(panel)
-    state.discover(refresh=False)
+    state.discover(refresh=False, wait=OPEN_WAIT)
     return panel

@@ -46,9 +46,11 @@ if TYPE_CHECKING:
 
 POLL_SECONDS = 2.0
 """How often the watcher thread looks at ``profiles.toml``'s modification time."""
-DISCOVER_WAIT = 6.0
-"""How long an action waits for model discovery before showing what it has (the rest arrives
-later)."""
+DISCOVER_WAIT = 4.0
+"""How long an action (save a key, save a profile, Discover) waits for model discovery before
+showing what it has; slower answers update the panel when they arrive."""
+OPEN_WAIT = 1.5
+"""The same when the panel opens: ``%byok settings`` never hangs on a slow or offline server."""
 NEW_PROFILE = ""
 """The profile editor's "new profile" choice."""
 

@@ -209,6 +209,9 @@ def _drive(page: Any, lab: Lab, name: str, key: str, loopback: Any) -> None:
     steps.mark("saved")
     assert find_secret(nb_file.read_text(), key) is None
 
+    _tab(panel, "Help")
+    steps.shot("6-help", panel)
+
     # -- clean up the stored key through the panel (the real keyring outlives the test) ----
     _tab(panel, "Keys")
     row.locator("button.byok-delete").click()
