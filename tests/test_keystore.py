@@ -115,7 +115,7 @@ def test_chainer_resolves_to_its_first_member(fake_key):
 def keyrings_alt(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
     """keyrings.alt in a directory of its own, never in the project's venv (it would turn a
     missing keyring into a silent plaintext store for everything in it)."""
-    cache = pytestconfig.cache
+    cache = getattr(pytestconfig, "cache", None)  # absent under -p no:cacheprovider
     target = Path(cache.mkdir("keyrings-alt")) if cache else tmp_path_factory.mktemp("kralt")
     if not (target / "keyrings" / "alt" / "file.py").exists():
         cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target"]
