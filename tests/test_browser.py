@@ -96,6 +96,7 @@ def test_settings_panel_in_jupyterlab(tmp_path, byok_home, loopback, fake_key):
         # the throwaway keyring is shared by the whole run: a name of our own
         name = f"loop{os.getpid() % 10000}"
     lab = Lab(tmp_path / "lab", env)
+    t0 = time.monotonic()
     with lab:
         nb_path = lab.root / "panel.ipynb"
         write_notebook(nb_path, CELLS)
@@ -108,6 +109,8 @@ def test_settings_panel_in_jupyterlab(tmp_path, byok_home, loopback, fake_key):
             finally:
                 browser.close()
         saved = nb_path.read_text()
+        t_browser = time.monotonic() - t0
+    print(f"browser test: {t_browser:.1f}s with the server up, {time.monotonic() - t0:.1f}s in all")
 
     nb = json.loads(saved)
     widget_state = nb["metadata"].get("widgets", {})
@@ -123,6 +126,23 @@ def test_settings_panel_in_jupyterlab(tmp_path, byok_home, loopback, fake_key):
     assert chats[-1].json["model"] == "loop-small"
     for seen in loopback.seen():  # never in a URL or a body
         assert find_secret(seen.path + str(seen.query) + seen.body.decode(), fake_key) is None
+
+
+def _save_and_check(page: Any, lab: Lab, key: str, when: str) -> None:
+    """Ctrl+S in command mode, wait for the file to change, and look for the key in it."""
+    nb_file = lab.root / "panel.ipynb"
+    before = nb_file.stat().st_mtime_ns
+    page.locator(".jp-Notebook .jp-Cell").last.locator(".jp-InputPrompt").click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+s")
+    deadline = time.monotonic() + 20
+    while nb_file.stat().st_mtime_ns == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert nb_file.stat().st_mtime_ns != before, f"Ctrl+S did not save the notebook ({when})"
+    time.sleep(0.2)  # the write may still be finishing
+    text = nb_file.read_text()
+    assert "application/vnd.jupyter.widget-state+json" in text, f"no widget state ({when})"
+    assert find_secret(text, key) is None, f"the saved notebook holds the key ({when})"
 
 
 def _drive(page: Any, lab: Lab, name: str, key: str, loopback: Any) -> None:
@@ -167,6 +187,7 @@ def _drive(page: Any, lab: Lab, name: str, key: str, loopback: Any) -> None:
     assert secret.input_value() == "", "the password field must be empty after saving"
     assert row.get_by_text("…" + key[-4:]).count() >= 1
     steps.mark("key saved")
+    _save_and_check(page, lab, key, "after the key was saved")
     row.locator("button", has_text="Test").click()
     row.get_by_text(re.compile(r"ok · \d+ ms")).wait_for()
     steps.shot("3-key-saved-and-tested", panel)
@@ -195,19 +216,8 @@ def _drive(page: Any, lab: Lab, name: str, key: str, loopback: Any) -> None:
     page.locator(".jp-Notebook .jp-Cell").nth(2).scroll_into_view_if_needed()
     steps.shot("5-answer")
 
-    # -- save (Ctrl+S) and wait for the file ------------------------------------------------
-    nb_file = lab.root / "panel.ipynb"
-    before = nb_file.stat().st_mtime
-    page.locator(".jp-Notebook .jp-Cell").nth(2).locator(".jp-InputPrompt").click()
-    page.keyboard.press("Escape")
-    page.keyboard.press("Control+s")
-    deadline = time.monotonic() + 20
-    while nb_file.stat().st_mtime == before and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert nb_file.stat().st_mtime != before, "Ctrl+S did not save the notebook"
-    time.sleep(0.3)
+    _save_and_check(page, lab, key, "after the answer")
     steps.mark("saved")
-    assert find_secret(nb_file.read_text(), key) is None
 
     _tab(panel, "Help")
     steps.shot("6-help", panel)
@@ -216,7 +226,15 @@ def _drive(page: Any, lab: Lab, name: str, key: str, loopback: Any) -> None:
     _tab(panel, "Keys")
     row.locator("button.byok-delete").click()
     row.get_by_text("deleted from the keyring").wait_for()
-    steps.mark("key deleted")
+    # Enter in the key field saves too (its submit can reach the kernel before the value)
+    secret.fill(key)
+    secret.press("Enter")
+    row.get_by_text("stored in the keyring").wait_for()
+    assert secret.input_value() == ""
+    row.locator("button.byok-delete").click()
+    row.get_by_text("deleted from the keyring").wait_for()
+    _save_and_check(page, lab, key, "after Enter-save and delete")
+    steps.mark("enter-save, delete, saved")
     timings = ", ".join(f"{n} {t:.1f}s" for n, t in steps.times)
     (SHOTS / "timings.txt").write_text(
         f"server startup {lab.startup_seconds:.1f}s; {timings}\nconsole errors: {errors[:5]}\n"
