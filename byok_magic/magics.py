@@ -26,7 +26,8 @@ def _refuse_secrets(text: str) -> None:
         words = shlex.split(text)
     except ValueError:
         words = text.split()
-    if _KEY_LIKE.search(text) or any(looks_like_key(w) for w in words):
+    # a word with a "/" is a path or URL unless it has a well-known key shape
+    if _KEY_LIKE.search(text) or any(looks_like_key(w, strict="/" in w) for w in words):
         raise errors.ConfigError(
             "that looks like a key in the magic's arguments; keys are never accepted there "
             "(they end up in the notebook and in IPython's history)",
