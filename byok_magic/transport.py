@@ -180,16 +180,26 @@ class Transport:
     def _request(self, wire: WireRequest, profile: Profile) -> httpx.Request:
         import httpx
 
+        from .credentials import Secret
+
         headers = {"accept": _ACCEPT[wire.framing], **wire.headers}
         scheme, host, _ = origin(wire.url)
+        form = dict(wire.form) if wire.form is not None else None
+        form_secrets = [v for v in (form or {}).values() if isinstance(v, Secret)]
+        has_secret = wire.secret is not None or bool(form_secrets)
+        if has_secret and scheme != "https" and not is_loopback(host) and not profile.allow_http:
+            raise errors.SecurityError(
+                f"refusing to send the key for profile {profile.name!r} over plain http to "
+                f"{host}",
+                "use an https:// base URL, or set allow_http = true in the profile if this "
+                "network is trusted",
+            )
+        if form is not None:
+            for k, v in form.items():
+                if isinstance(v, Secret):
+                    remember(v.reveal())
+                    form[k] = v.reveal()
         if wire.secret is not None:
-            if scheme != "https" and not is_loopback(host) and not profile.allow_http:
-                raise errors.SecurityError(
-                    f"refusing to send the key for profile {profile.name!r} over plain http to "
-                    f"{host}",
-                    "use an https:// base URL, or set allow_http = true in the profile if this "
-                    "network is trusted",
-                )
             assert wire.auth_header
             value = wire.secret.reveal()
             remember(value)
@@ -199,7 +209,12 @@ class Transport:
             connect=t["connect"], read=t["first_token"] + 5, write=60.0, pool=t["connect"]
         )
         req = httpx.Request(
-            wire.method, wire.url, params=dict(wire.params) or None, headers=headers, json=wire.json
+            wire.method,
+            wire.url,
+            params=dict(wire.params) or None,
+            headers=headers,
+            json=wire.json if form is None else None,
+            data=form,
         )
         req.extensions["timeout"] = timeout.as_dict()
         req.extensions["byok_pin"] = (origin(wire.url), wire.auth_header)
@@ -302,7 +317,8 @@ class Transport:
         if ctype in ("application/json", "text/html", "text/plain", "application/problem+json"):
             body = _read_capped(resp)
             if ctype.endswith("json") and b'"error"' in body:
-                raise on_error(resp.status_code, resp.headers, body)
+                # A 200 that carries an error object: classify it by the error's own code.
+                raise on_error(_embedded_status(body), resp.headers, body)
             what = {"text/html": "an HTML page", "text/plain": "plain text"}.get(ctype, "JSON")
             host = origin(wire.url)[1]
             raise errors.ProtocolError(
@@ -327,6 +343,21 @@ def _pin_hook(request: httpx.Request) -> None:
             "a request carrying a key was about to leave for another origin",
             "nothing was sent; check the profile's base URL",
         )
+
+
+def _embedded_status(body: bytes) -> int:
+    """The HTTP-like status inside a JSON error body sent with 200 (400 when it has none)."""
+    import json
+
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return 400
+    err = data.get("error") if isinstance(data, dict) else None
+    code = err.get("code") if isinstance(err, dict) else None
+    if isinstance(code, str) and code.isdigit():
+        code = int(code)
+    return code if isinstance(code, int) and 400 <= code < 600 else 400
 
 
 def _read_capped(resp: httpx.Response, limit: int = 256 * 1024) -> bytes:

@@ -174,6 +174,11 @@ def test_total_lifetime_cap(loop, router, loopback):
             errors.ProviderError,
             "quota",
         ),
+        (
+            Reply.raw('{"error": {"message": "upstream busy", "code": 429}}', "application/json"),
+            errors.RateLimitError,
+            "429",
+        ),
         (Reply.sse(["{not json"]), errors.ProtocolError, "malformed"),
         (
             Reply(200, {"content-type": "text/event-stream"}, [b'data: {"x": "\xff\xfe"}\n\n']),
@@ -186,7 +191,15 @@ def test_total_lifetime_cap(loop, router, loopback):
             "mid-stream",
         ),
     ],
-    ids=["html", "json-no-error", "json-error", "malformed-frame", "bad-utf8", "in-band-error"],
+    ids=[
+        "html",
+        "json-no-error",
+        "json-error",
+        "json-error-429",
+        "malformed-frame",
+        "bad-utf8",
+        "in-band-error",
+    ],
 )
 def test_broken_streams(loop, router, loopback, reply, kind, needle):
     loop()

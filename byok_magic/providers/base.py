@@ -29,7 +29,9 @@ class WireRequest:
     """An HTTP request as an adapter describes it; the transport sends it.
 
     The secret is not in ``headers``: it travels as ``auth_header``/``auth_prefix``/``secret``
-    and is set by the transport after it checked the URL's origin.
+    and is set by the transport after it checked the URL's origin. ``form`` is a
+    form-encoded body instead of ``json`` (an OAuth token refresh); its
+    :class:`~byok_magic.credentials.Secret` values are revealed by the transport too.
     """
 
     method: str
@@ -41,6 +43,7 @@ class WireRequest:
     secret: Secret | None = field(default=None, repr=False)
     framing: Framing = "sse"
     params: Mapping[str, str] = field(default_factory=dict)
+    form: Mapping[str, str | Secret] | None = field(default=None, repr=False)
 
 
 class Adapter(Protocol):
