@@ -16,12 +16,19 @@ may pin another with the quirk ``anthropic_version``. Extra betas go in the prof
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from ..events import Event, ModelInfo, ReasoningDelta, TextDelta, Usage, normalise_finish
-from .base import WireRequest, auth_for, clean_message, http_error, loads, parse_json_body
+from .base import (
+    WireRequest,
+    auth_for,
+    clean_message,
+    http_error,
+    loads,
+    parse_json_body,
+    split_reply,
+)
 from .base import retry_after as _retry_after
 
 if TYPE_CHECKING:
@@ -125,15 +132,11 @@ class AnthropicAdapter:
         )
 
     def parse(self, frames: Iterable[SSEEvent | str]) -> Iterator[Event]:
-        it = iter(frames)
-        first = next(it, None)
-        if first is None:
-            return
-        if isinstance(first, str):  # stream: false → one message object
-            message = loads("\n".join(chain([first], it)))  # type: ignore[arg-type]
+        message, events = split_reply(frames)
+        if events is None:  # stream: false → one message object
             yield from message_events(message if isinstance(message, dict) else {})
             return
-        yield from _stream(chain([first], it))  # type: ignore[arg-type]
+        yield from _stream(events)
 
     def error(
         self, status: int, headers: Mapping[str, str], body: bytes, profile: Profile, url: str

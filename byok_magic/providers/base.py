@@ -104,6 +104,18 @@ def loads(data: str) -> Any:
     )
 
 
+def split_reply(frames: Iterable[SSEEvent | str]) -> tuple[Any, Iterator[SSEEvent] | None]:
+    """``(body, None)`` for a non-streamed reply (the transport hands its JSON over as text
+    lines), ``(None, events)`` for an SSE stream (possibly empty)."""
+    from itertools import chain
+
+    it = iter(frames)
+    first = next(it, None)
+    if isinstance(first, str):
+        return loads("\n".join(chain([first], it))), None  # type: ignore[arg-type]
+    return None, (chain([first], it) if first is not None else iter(()))  # type: ignore[arg-type]
+
+
 # ---------------------------------------------------------------------------------------------
 # HTTP error mapping shared by every provider family
 

@@ -12,13 +12,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from itertools import chain
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .. import errors
 from ..events import Event, Finish, ModelInfo, ReasoningDelta, TextDelta, Usage, normalise_finish
-from .base import WireRequest, auth_for, clean_message, http_error, loads, parse_json_body
+from .base import (
+    WireRequest,
+    auth_for,
+    clean_message,
+    http_error,
+    loads,
+    parse_json_body,
+    split_reply,
+)
 from .base import retry_after as _retry_after
 
 if TYPE_CHECKING:
@@ -234,18 +241,14 @@ class GeminiAdapter:
 
     def parse(self, frames: Iterable[SSEEvent | str]) -> Iterator[Event]:
         state = GeminiStream()
-        it = iter(frames)
-        first = next(it, None)
-        if first is None:
-            return
-        if isinstance(first, str):  # generateContent: one object (or a streamed JSON array)
-            body = loads("\n".join(chain([first], it)))  # type: ignore[arg-type]
+        body, events = split_reply(frames)
+        if events is None:  # generateContent: one object (or a streamed JSON array)
             for chunk in body if isinstance(body, list) else [body]:
                 if isinstance(chunk, dict):
                     yield from state.feed(chunk)
         else:
-            for frame in chain([first], it):
-                chunk = loads(frame.data)  # type: ignore[union-attr]
+            for frame in events:
+                chunk = loads(frame.data)
                 if isinstance(chunk, dict):
                     yield from state.feed(chunk)
         yield from state.end()

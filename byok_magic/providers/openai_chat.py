@@ -19,12 +19,19 @@ content (models served without a reasoning parser).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from ..events import Event, Finish, ModelInfo, normalise_finish
-from .base import WireRequest, auth_for, clean_message, http_error, loads, parse_json_body
+from .base import (
+    WireRequest,
+    auth_for,
+    clean_message,
+    http_error,
+    loads,
+    parse_json_body,
+    split_reply,
+)
 from .base import retry_after as _retry_after
 from .chat_chunks import ChunkState, error_fields, stream_error
 
@@ -136,19 +143,15 @@ class OpenAIChatAdapter:
         )
 
     def parse(self, frames: Iterable[SSEEvent | str]) -> Iterator[Event]:
-        it = iter(frames)
-        first = next(it, None)
-        if first is None:
-            return
-        if isinstance(first, str):  # a whole JSON body (stream: false), cut into lines
-            body = loads("\n".join(chain([first], it)))  # type: ignore[arg-type]
+        body, events = split_reply(frames)
+        if events is None:  # a whole JSON body (stream: false)
             state = ChunkState()
             if isinstance(body, dict):
                 yield from state.chunk(body)
                 yield from state.flush()
             yield normalise_finish(state.finish) if state.finish else Finish("stop", None)
             return
-        yield from self._stream(chain([first], it))
+        yield from self._stream(events)
 
     def _stream(self, frames: Iterable[SSEEvent | str]) -> Iterator[Event]:
         state = ChunkState()

@@ -9,12 +9,11 @@ Errors before the stream, the model list and the URL/auth rules are Chat Complet
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from ..events import Event, Finish, ReasoningDelta, TextDelta
-from .base import WireRequest, clean_message, loads
+from .base import WireRequest, clean_message, loads, split_reply
 from .chat_chunks import usage_from
 from .openai_chat import OpenAIChatAdapter, credential_auth, endpoint
 
@@ -66,17 +65,13 @@ class OpenAIResponsesAdapter(OpenAIChatAdapter):
         )
 
     def parse(self, frames: Iterable[SSEEvent | str]) -> Iterator[Event]:
-        it = iter(frames)
-        first = next(it, None)
-        if first is None:
-            return
-        if isinstance(first, str):  # stream: false → one response object
-            body = loads("\n".join(chain([first], it)))  # type: ignore[arg-type]
+        body, events = split_reply(frames)
+        if events is None:  # stream: false → one response object
             if isinstance(body, dict) and isinstance(body.get("error"), dict):
                 raise failed_error(body["error"])
             yield from response_events(body if isinstance(body, dict) else {})
             return
-        yield from _stream(chain([first], it))  # type: ignore[arg-type]
+        yield from _stream(events)
 
 
 def _stream(frames: Iterable[SSEEvent]) -> Iterator[Event]:
