@@ -230,7 +230,7 @@ class KeyRow:
         self.info.value = (
             f'<div class="byok-info"><span class="byok-name" title="{_E(self.name)}">'
             f"{_E(self.name)}</span>"
-            f'<span class="{cls}" title="{_E(source)}">{_E(shown)}</span>'
+            f'<span class="{cls}" title="{_E(key.get("note") or source)}">{_E(shown)}</span>'
             f"<code>{_E(masked)}</code></div>"
         )
         if not self.oauth:
@@ -324,6 +324,7 @@ class SettingsPanel(W.VBox):
         self.status.add_class("byok-status")
         self.children = [W.HTML(_STYLE), header, self.tabs, self.status]
         state.observe(self._on_revision, "revision")
+        state.observe(self._on_message, ["message", "command"])
         self._render()
 
     # -- profiles tab ------------------------------------------------------------------------
@@ -518,6 +519,12 @@ class SettingsPanel(W.VBox):
     def _on_revision(self, _change: Any) -> None:
         self._render()
 
+    def _on_message(self, _change: Any) -> None:
+        s = self.state
+        self.status.value = _outcome_html(
+            Outcome(bool(s.message_ok), s.message, s.command) if s.message else None
+        )
+
     def _render(self) -> None:
         s = self.state
         default = (
@@ -532,9 +539,7 @@ class SettingsPanel(W.VBox):
         self._render_keys()
         self._render_profile_picker()
         self._render_models()
-        self.status.value = _outcome_html(
-            Outcome(bool(s.message_ok), s.message, s.command) if s.message else None
-        )
+        self._on_message(None)
 
     def _render_keys(self) -> None:
         s = self.state
@@ -612,6 +617,7 @@ class SettingsPanel(W.VBox):
         if state is not None:
             with contextlib.suppress(ValueError):
                 state.unobserve(self._on_revision, "revision")
+                state.unobserve(self._on_message, ["message", "command"])
             state.close()
         _panels.discard(self)
         rows = [w for row in getattr(self, "rows", {}).values() for w in row.widgets()]

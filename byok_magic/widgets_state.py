@@ -111,7 +111,8 @@ class PanelState(HasTraits):
                 profiles = config.profiles()
                 default = config.default_target() or ""
             except errors.ByokError as err:  # a broken profiles.toml: say so, keep the rest
-                self._say(False, str(err))
+                self._seen_mtime = self._mtime()
+                self._say(False, str(err), "%byok profiles")
                 return
             self._seen_mtime = self._mtime()
             keys: dict[str, dict[str, Any]] = {}
@@ -120,9 +121,7 @@ class PanelState(HasTraits):
                 present = masked != "" or source.startswith(("keyring", "env", "token"))
                 info: dict[str, Any] = {"source": source, "masked": masked, "present": present}
                 if p.type == "vertex":
-                    info["oauth"] = self._has(f"{name}#oauth")
-                    if info["oauth"]:
-                        info.update(source="keyring (OAuth JSON)", present=True)
+                    info.update(self._oauth_info(name))
                 keys[name] = info
             self.keyring = self._keyring_line()
             self.profiles = [profile_dict(profiles[n]) for n in sorted(profiles)]
@@ -132,11 +131,21 @@ class PanelState(HasTraits):
             self._rebuild_models()
             self.revision += 1
 
-    def _has(self, user: str) -> bool:
+    def _oauth_info(self, name: str) -> dict[str, Any]:
+        """Whether an OAuth credential is stored for ``name``, masked (never a token)."""
         try:
-            return bool(self.router.store.get(user))
+            text = self.router.store.get(f"{name}#oauth")
         except errors.ByokError:
-            return False
+            text = None
+        if not text:
+            return {"oauth": False}
+        info: dict[str, Any] = {"oauth": True, "present": True, "source": "keyring (OAuth)"}
+        oauth = _oauth_module()
+        if oauth is not None:
+            masked, note = oauth.describe_stored(text)
+            info.update(masked=masked, note=note)
+        del text
+        return info
 
     def _forget_key_cache(self) -> None:
         forget = getattr(self.router.store, "forget_cache", None)
@@ -269,7 +278,8 @@ class PanelState(HasTraits):
     # -- actions: each one is a %byok command ---------------------------------------------------
 
     def _say(self, ok: bool, message: str, command: str = "") -> Outcome:
-        self.message, self.message_ok, self.command = message, int(ok), command
+        with self.hold_trait_notifications():
+            self.message, self.message_ok, self.command = message, int(ok), command
         return Outcome(ok, message, command)
 
     def _run(self, command: str, fn: Any) -> Outcome:
@@ -294,16 +304,21 @@ class PanelState(HasTraits):
         command = f"%byok keys set {name}" + (" --oauth" if kind == "oauth" else "")
 
         def act() -> str:
-            profile = self.router.config.get(name)
+            self.router.config.get(name)  # the profile must exist
             secret = value.strip()
+            oauth = _oauth_module()
             if kind == "oauth":
-                info = parse_oauth_json(secret)
-                self.router.store.set(f"{name}#oauth", secret)
-                if info.project_id and not profile.project_id:
-                    self.router.config.add(replace(profile, project_id=info.project_id))
-                return f"OAuth credential ({info.kind}) for {name!r} stored in the keyring"
+                if oauth is not None:  # the same code as `%byok keys set NAME --oauth`
+                    parsed = oauth.save(self.router.store, name, secret, "the panel")
+                    what = parsed.kind
+                else:
+                    what = parse_oauth_json(secret).kind
+                    self.router.store.set(f"{name}#oauth", secret)
+                return f"OAuth credential ({what}) for {name!r} stored in the keyring"
             if not secret:
                 raise errors.KeyStoreError("no key was pasted", "nothing was stored")
+            if oauth is not None:
+                oauth.refuse_tool_login(secret)  # a login file pasted as a key: store nothing
             self.router.store.set(name, secret)
             return f"API key for {name!r} stored in the keyring ({Secret(secret).masked})"
 
@@ -405,6 +420,16 @@ class PanelState(HasTraits):
         _live.discard(self)
         if self._pool is not None:
             self._pool.shutdown(wait=False)
+
+
+def _oauth_module() -> Any:
+    """:mod:`byok_magic.oauth` when this build has it (refresh, tool-login refusal), else None."""
+    import importlib
+
+    try:
+        return importlib.import_module(".oauth", __package__)
+    except ImportError:
+        return None
 
 
 def backend_label(name: str) -> str:

@@ -154,7 +154,14 @@ def test_delete_key(panel, loopback, memory_store, fake_key):
     assert "%byok keys delete loop" in row.status.value
 
 
-def test_oauth_json_for_vertex(panel, router, memory_store):
+@pytest.mark.parametrize("module", ["byok_magic.oauth", "built-in check"])
+def test_oauth_json_for_vertex(panel, router, memory_store, module, monkeypatch):
+    from byok_magic import widgets_state
+
+    if module == "built-in check":
+        monkeypatch.setattr(widgets_state, "_oauth_module", lambda: None)
+    elif widgets_state._oauth_module() is None:
+        pytest.skip("this build has no byok_magic.oauth yet")
     router.config.add(Profile(name="vx", type="vertex", auth="bearer"))
     panel.state.refresh()
     row = panel.rows["vx"]
@@ -167,12 +174,26 @@ def test_oauth_json_for_vertex(panel, router, memory_store):
     assert row.field.value == ""
     row.save.click()
     assert memory_store.values["vx#oauth"] == blob
-    assert router.config.get("vx").project_id == "demo-project"
+    assert "OAuth credential (authorized_user) for &#x27;vx&#x27; stored" in row.status.value
+    assert "%byok keys set vx --oauth" in row.status.value
     assert panel.state.keys["vx"]["present"]
     state = json.dumps(W.Widget.get_manager_state(), default=str)
     for secret in (OAUTH["refresh_token"], OAUTH["client_secret"]):
         assert find_secret(state, secret) is None
         assert find_secret(json.dumps(panel.state.trait_values()), secret) is None
+
+
+def test_a_tool_login_pasted_as_a_key_is_refused(panel, router, memory_store, loopback):
+    from byok_magic import widgets_state
+
+    if widgets_state._oauth_module() is None:
+        pytest.skip("this build has no byok_magic.oauth yet")
+    row = _add_loop(panel, loopback)
+    login = {"claudeAiOauth": {"accessToken": "sk-ant-oat01-" + "x" * 40, "refreshToken": "r"}}
+    _paste(row.field, json.dumps(login))
+    row.save.click()
+    assert "loop" not in memory_store.values
+    assert "Claude Code" in row.status.value
 
 
 @pytest.mark.parametrize(
