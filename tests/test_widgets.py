@@ -64,10 +64,10 @@ def sent(monkeypatch) -> list[dict[str, Any]]:
 
 def _add_loop(panel, loopback, name="loop"):
     loopback.route("GET", "/v1/models", Reply.json(MODELS))
-    panel.pick.value = ""
-    panel.f_name.value = name
-    panel.f_base.value = loopback.url
-    panel.save_profile_clicked()
+    panel.editor.pick.value = ""
+    panel.editor.f_name.value = name
+    panel.editor.f_base.value = loopback.url
+    panel.editor.save_clicked()
     return panel.rows[name]
 
 
@@ -221,10 +221,10 @@ def test_oauth_json_messages(data, says):
 def test_preview_follows_the_url_rules(panel, typed, final):
     from byok_magic.config import openai_url
 
-    panel.pick.value = ""
-    panel.f_type.value = "openai"
-    panel.f_base.value = typed
-    assert f"<code>{final}</code>" in panel.preview.value
+    panel.editor.pick.value = ""
+    panel.editor.f_type.value = "openai"
+    panel.editor.f_base.value = typed
+    assert f"<code>{final}</code>" in panel.editor.preview.value
     assert final == openai_url(typed, "chat/completions")
 
 
@@ -251,49 +251,52 @@ def test_preview_other_types():
 
 
 def test_preview_reacts_to_every_field(panel):
-    panel.pick.value = ""
-    panel.f_type.value = "azure"
-    panel.f_base.value = "https://acme.openai.azure.com"
-    panel.f_model.value = "dep"
-    panel.f_version.value = "2024-10-21"
-    assert "/openai/deployments/dep/chat/completions?api-version=2024-10-21" in panel.preview.value
-    assert panel.f_version.layout.display == ""
-    panel.f_type.value = "openai"
-    assert "use type azure" in panel.preview.value
-    assert panel.f_version.layout.display == "none"
+    panel.editor.pick.value = ""
+    panel.editor.f_type.value = "azure"
+    panel.editor.f_base.value = "https://acme.openai.azure.com"
+    panel.editor.f_model.value = "dep"
+    panel.editor.f_version.value = "2024-10-21"
+    assert (
+        "/openai/deployments/dep/chat/completions?api-version=2024-10-21"
+        in panel.editor.preview.value
+    )
+    assert panel.editor.f_version.layout.display == ""
+    panel.editor.f_type.value = "openai"
+    assert "use type azure" in panel.editor.preview.value
+    assert panel.editor.f_version.layout.display == "none"
 
 
 def test_add_edit_remove_profile(panel, router, loopback):
     _add_loop(panel, loopback)
     assert router.config.get("loop").base_url == loopback.url
-    assert panel.pick.value == "loop" and panel.f_name.disabled
-    panel.f_model.value = "m-small"
-    panel.f_headers.value = "X-Team=ml\nX-Env: test"
-    assert "--model m-small" in panel.preview.value
-    panel.save_profile_clicked()
+    assert panel.editor.pick.value == "loop" and panel.editor.f_name.disabled
+    panel.editor.f_model.value = "m-small"
+    panel.editor.f_headers.value = "X-Team=ml\nX-Env: test"
+    assert "--model m-small" in panel.editor.preview.value
+    panel.editor.save_clicked()
     prof = router.config.get("loop")
     assert prof.model == "m-small" and dict(prof.headers) == {"X-Team": "ml", "X-Env": "test"}
-    panel.f_headers.value = "X-Team=ml"
-    panel.save_profile_clicked()
+    panel.editor.f_headers.value = "X-Team=ml"
+    panel.editor.save_clicked()
     assert dict(router.config.get("loop").headers) == {"X-Team": "ml"}
-    panel.b_remove.click()
+    panel.editor.b_remove.click()
     assert "loop" not in router.config.profiles()
-    assert "loop" not in panel.rows and panel.pick.value == ""
-    assert "%byok remove loop" in panel.profile_status.value
+    assert "loop" not in panel.rows and panel.editor.pick.value == ""
+    assert "%byok remove loop" in panel.editor.status.value
 
 
 def test_profile_fields_refuse_secrets(panel, router, fake_key):
-    panel.pick.value = ""
-    panel.f_name.value = "hdr"
-    panel.f_base.value = "https://api.example.com/v1"
-    panel.f_headers.value = f"Authorization=Bearer {fake_key}"
-    panel.save_profile_clicked()
+    panel.editor.pick.value = ""
+    panel.editor.f_name.value = "hdr"
+    panel.editor.f_base.value = "https://api.example.com/v1"
+    panel.editor.f_headers.value = f"Authorization=Bearer {fake_key}"
+    panel.editor.save_clicked()
     assert "hdr" not in router.config.profiles()
-    assert "refuse" in panel.profile_status.value or "holds a key" in panel.profile_status.value
-    panel.f_headers.value = f"X-Anything={fake_key}"
-    panel.save_profile_clicked()
+    assert "refuse" in panel.editor.status.value or "holds a key" in panel.editor.status.value
+    panel.editor.f_headers.value = f"X-Anything={fake_key}"
+    panel.editor.save_clicked()
     assert "hdr" not in router.config.profiles()
-    assert "looks like it holds a key" in panel.profile_status.value
+    assert "looks like it holds a key" in panel.editor.status.value
     with pytest.raises(errors.ConfigError, match="carries a credential"):
         parse_headers("x-api-key: abc")
 
