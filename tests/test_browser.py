@@ -105,7 +105,15 @@ def test_settings_panel_in_jupyterlab(tmp_path, byok_home, loopback, fake_key):
             try:
                 page = browser.new_context(viewport={"width": 1280, "height": 1500}).new_page()
                 page.set_default_timeout(30_000)
-                _drive(page, lab, name, fake_key, loopback)
+                try:
+                    _drive(page, lab, name, fake_key, loopback)
+                except Exception as exc:
+                    SHOTS.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(SHOTS / "failure.png"))
+                    raise AssertionError(
+                        f"{type(exc).__name__} in the browser (screenshot: {SHOTS}/failure.png)"
+                        f"\n--- JupyterLab log tail ---\n{lab.log_tail()}"
+                    ) from exc
             finally:
                 browser.close()
         saved = nb_path.read_text()
