@@ -283,9 +283,13 @@ class PanelState(HasTraits):
         return Outcome(ok, message, command)
 
     def _run(self, command: str, fn: Any) -> Outcome:
+        """Run an action; ``fn`` returns the message, or ``(message, command)`` when what it
+        did turned out to be a different command than planned."""
         with self._lock:
             try:
                 message = fn()
+                if isinstance(message, tuple):
+                    message, command = message
             except errors.ByokError as err:
                 out = self._say(False, str(err), command)
             else:
@@ -331,17 +335,28 @@ class PanelState(HasTraits):
         """Delete the stored key (and bearer token), or the stored OAuth JSON."""
         command = f"%byok keys delete {name}" + (" --oauth" if kind == "oauth" else "")
 
-        def act() -> str:
+        def act() -> str | tuple[str, str]:
             self.router.config.get(name)
-            users = [f"{name}#oauth"] if kind == "oauth" else [name, f"{name}#bearer"]
-            gone = [u for u in users if self.router.store.delete(u)]
-            what = "OAuth credential" if kind == "oauth" else "API key"
-            if not gone:
-                source = self.keys.get(name, {}).get("source", "")
-                if source.startswith("env:"):
-                    return f"{name!r} takes its key from {source[4:]}: unset that variable"
-                return f"no stored {what} for {name!r}"
-            return f"{what} for {name!r} deleted from the keyring"
+            if kind == "oauth":
+                gone = self.router.store.delete(f"{name}#oauth")
+                return (
+                    f"OAuth credential for {name!r} deleted from the keyring"
+                    if gone
+                    else f"no stored OAuth credential for {name!r}"
+                )
+            # The row shows one secret; lookup prefers a bearer token, so both go.
+            key = self.router.store.delete(name)
+            bearer = self.router.store.delete(f"{name}#bearer")
+            if bearer:
+                what = "API key and bearer token" if key else "bearer token"
+                both = f"{command} --bearer" + (f"; {command}" if key else "")
+                return f"{what} for {name!r} deleted from the keyring", both
+            if key:
+                return f"API key for {name!r} deleted from the keyring"
+            source = self.keys.get(name, {}).get("source", "")
+            if source.startswith("env:"):
+                return f"{name!r} takes its key from {source[4:]}: unset that variable"
+            return f"no stored API key for {name!r}"
 
         return self._run(command, act)
 

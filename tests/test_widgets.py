@@ -154,6 +154,17 @@ def test_delete_key(panel, loopback, memory_store, fake_key):
     assert "%byok keys delete loop" in row.status.value
 
 
+def test_delete_also_removes_a_bearer_token(panel, loopback, memory_store, fake_key):
+    row = _add_loop(panel, loopback)
+    memory_store.set("loop#bearer", fake_key)
+    panel.state.refresh()
+    assert panel.state.keys["loop"]["present"]
+    row.delete.click()
+    assert "loop#bearer" not in memory_store.values
+    assert panel.state.keys["loop"]["source"] == "none"
+    assert "%byok keys delete loop --bearer" in row.status.value
+
+
 @pytest.mark.parametrize("module", ["byok_magic.oauth", "built-in check"])
 def test_oauth_json_for_vertex(panel, router, memory_store, module, monkeypatch):
     from byok_magic import widgets_state
