@@ -3,6 +3,8 @@
 ::
 
     byok keys set NAME [--bearer]     hidden prompt (or a key piped on stdin); stores it
+    byok keys set NAME --oauth [--file PATH | --from gcloud]
+                                      an OAuth credential JSON (piped, a file, or gcloud's)
     byok keys list                    profile, where its secret comes from, masked value
     byok keys delete NAME [--bearer]  removes what is stored for the profile
     byok usage [--since DATE] [--by profile|model|day|...] [--plot FILE.png] [--export FILE.csv]
@@ -34,7 +36,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import ByokError, ConfigError, KeyStoreError
 from .redact import looks_like_key, redact, remember
@@ -126,7 +128,8 @@ def _key_in_arguments(args: list[str]) -> bool:
     # `keys` only ever takes profile names, so anything key-like is refused there; elsewhere a
     # free-text argument (a prompt) is refused only when it has a well-known key shape.
     strict = not args or args[0] != "keys"
-    return any(looks_like_key(a, strict=strict) for a in args)
+    # a word with a "/" is a path (`--file PATH`) unless it has a well-known key shape
+    return any(looks_like_key(a, strict=strict or "/" in a) for a in args)
 
 
 def _error(message: str) -> None:
@@ -149,6 +152,19 @@ def _keys_parser(p: argparse.ArgumentParser) -> None:
     s = sub.add_parser("set", help="store a key for a profile (hidden prompt, or stdin)")
     s.add_argument("name", metavar="NAME", help="profile name (see `byok keys list`)")
     s.add_argument("--bearer", action="store_true", help="store a bearer token instead")
+    s.add_argument(
+        "--oauth",
+        action="store_true",
+        help="store an OAuth credential JSON (vertex): from --file, --from, or stdin",
+    )
+    s.add_argument("--file", metavar="PATH", help="with --oauth: the credential file")
+    s.add_argument(
+        "--from",
+        dest="source",
+        metavar="TOOL",
+        help="with --oauth: the file at a tool's default place (gcloud; qwen-code, gemini-cli "
+        "and claude-code logins are recognised but never used)",
+    )
     s.set_defaults(run=_keys_set)
     ls = sub.add_parser("list", help="where each profile's secret comes from (masked)")
     ls.set_defaults(run=_keys_list)
@@ -210,6 +226,8 @@ def _keys_set(args: argparse.Namespace) -> int:
 
     profile = _profile(args.name)
     what = "bearer token" if args.bearer else "API key"
+    if (args.file or args.source) and not args.oauth:
+        raise ConfigError("--file and --from go with --oauth", "add --oauth")
     store = keystore()
     st = store.status()
     if not st.ok:  # say so before the user pastes a key for nothing
@@ -218,8 +236,13 @@ def _keys_set(args: argparse.Namespace) -> int:
             f"{_env_hint(profile)}, or install and unlock a Secret Service / OS keychain "
             f"(knowing it is plaintext, {INSECURE_ENV}=1 selects a 0600 file instead)",
         )
+    if args.oauth:
+        return _keys_set_oauth(args, profile, store, st.label)
     value = _read_secret(f"{what} for {profile.name} (input hidden): ")
     remember(value)  # from here on, any message that quotes it is redacted
+    from .oauth import refuse_tool_login
+
+    refuse_tool_login(value)  # a login file piped in as a key: explain, store nothing
     user = f"{profile.name}#bearer" if args.bearer else profile.name
     store.set(user, value)
     from .credentials import Secret
@@ -232,6 +255,38 @@ def _keys_set(args: argparse.Namespace) -> int:
     shadowed = [v for v in profile.env_vars if os.environ.get(v)]
     if shadowed:
         print(f"note: {shadowed[0]} is also set; the stored {what} is used first.")
+    return 0
+
+
+def _keys_set_oauth(args: argparse.Namespace, profile: Profile, store: Any, label: str) -> int:
+    """An OAuth credential from --file, --from TOOL, stdin (piped JSON) or a hidden prompt."""
+    from . import oauth, oauth_files
+
+    if args.file and args.source:
+        raise ConfigError("give either --file or --from, not both", "")
+    if args.source:
+        text, where = oauth_files.read_source(args.source)
+    elif args.file:
+        text, where = oauth_files.read_file(args.file), args.file
+    elif sys.stdin is not None and not sys.stdin.isatty():
+        text, where = sys.stdin.read(_MAX_INPUT), ""
+    else:
+        prompt = f"OAuth credential JSON (one line) or its file's path, for {profile.name}: "
+        import getpass
+
+        try:
+            typed = getpass.getpass(prompt)
+        except EOFError:
+            typed = ""
+        text, where = oauth.text_from_input(typed)
+    parsed = oauth.save(store, profile.name, text, where)
+    del text
+    project = profile.project_id or parsed.project_id
+    print(f"Stored the OAuth credential ({parsed.kind}) for profile {profile.name!r} in {label}.")
+    if project:
+        print(f"Google Cloud project: {project}")
+    else:
+        print(f"note: no project id yet; set it with `byok add {profile.name} --project-id ID`")
     return 0
 
 
@@ -252,6 +307,11 @@ def _keys_list(args: argparse.Namespace) -> int:
         note = src.note if src.note and not src.note.startswith("keyring unusable") else ""
         rows.append([name, src.source, src.kind, src.masked, note])
     print(_columns(rows))
+    from .oauth_files import found_text
+
+    found = found_text()
+    if found:
+        print(found)
     return 0
 
 

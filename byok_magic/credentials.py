@@ -3,8 +3,10 @@
 A secret is revealed in exactly one place: the transport, when it sets the auth header of a
 request going to the profile's own origin. Lookup order for a profile (docs/interface.md,
 Secrets): a token provider set with :func:`byok_magic.set_token_provider`, then the key store
-(a bearer token ``NAME#bearer`` before a key ``NAME``), then the profile's ``key_env``, then the
-preset's environment variables. Keys are only ever *read* from the environment, never written
+(a bearer token ``NAME#bearer`` before a key ``NAME``, then an OAuth credential ``NAME#oauth``;
+for a ``vertex`` profile the OAuth credential comes first), then the profile's ``key_env``, then
+the preset's environment variables. An OAuth credential becomes a bearer token, refreshed when
+needed (:mod:`byok_magic.oauth`). Keys are only ever *read* from the environment, never written
 to it (``!cmd`` and subprocesses would inherit them).
 
 The key store itself (vetted keyring, time limit, cache, opt-in plaintext file) is in
@@ -14,8 +16,8 @@ The key store itself (vetted keyring, time limit, cache, opt-in plaintext file) 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from .errors import KeyStoreError, MissingKeyError
@@ -33,6 +35,7 @@ from .keystore import (
 
 if TYPE_CHECKING:
     from .config import Profile
+    from .transport import Transport
 
 __all__ = [
     "CACHE_TTL",
@@ -108,11 +111,18 @@ CredentialKind = Literal["api-key", "bearer"]
 
 @dataclass(frozen=True)
 class Credential:
-    """A secret plus how to send it and where it came from (``keyring``, ``env:NAME``, ...)."""
+    """A secret plus how to send it and where it came from (``keyring``, ``env:NAME``, ...).
+
+    ``meta`` holds non-secret details that came with it (an OAuth file's ``project_id``).
+    ``renew``, when set, returns a replacement after the provider rejected this one (an OAuth
+    credential refreshes its access token); the router calls it at most once per request.
+    """
 
     secret: Secret
     kind: CredentialKind = "api-key"
     source: str = "keyring"
+    meta: Mapping[str, str] = field(default_factory=dict, compare=False)
+    renew: Callable[[], Credential] | None = field(default=None, repr=False, compare=False)
 
 
 _store: KeyStore | None = None
@@ -135,22 +145,51 @@ def set_token_provider(profile: str, provider: Callable[[], str] | None) -> None
         _token_providers[profile] = provider
 
 
-def _from_store(profile: Profile, store: KeyStore) -> tuple[Credential | None, str]:
-    """(credential from the key store or None, why the store could not be asked, if so)."""
-    kind: CredentialKind = "bearer" if profile.auth == "bearer" else "api-key"
+def _stored(profile: Profile, store: KeyStore) -> tuple[str, str, str, str]:
+    """(suffix, value, store label, problem) of the profile's first stored secret.
+
+    ``suffix`` is ``#bearer``, ``""`` (a key) or ``#oauth``; value ``""`` when none. An OAuth
+    credential is read first for a ``vertex`` profile and last for the others (a profile that
+    has a key never pays for a third keyring read).
+    """
+    order = ("#bearer", "", "#oauth")
+    if profile.type == "vertex":
+        order = ("#oauth", "#bearer", "")
     try:
         st = store.status()
         if not st.ok:
-            return None, st.reason
-        bearer = store.get(f"{profile.name}#bearer")
-        if bearer:
-            return Credential(Secret(bearer), "bearer", st.label), ""
-        key = store.get(profile.name)
-        if key:
-            return Credential(Secret(key), kind, st.label), ""
+            return "", "", "", st.reason
+        for suffix in order:
+            value = store.get(profile.name + suffix)
+            if value:
+                return suffix, value, st.label, ""
     except KeyStoreError as err:
-        return None, err.cause  # an unusable keyring falls through to the environment
-    return None, ""
+        return "", "", "", err.cause  # an unusable keyring falls through to the environment
+    return "", "", st.label, ""
+
+
+def _from_store(
+    profile: Profile, store: KeyStore, transport: Transport | None = None
+) -> tuple[Credential | None, str]:
+    """(credential from the key store or None, why the store could not be asked, if so).
+
+    An OAuth credential is turned into a bearer token here (refreshing it if it expired), so
+    its errors (a refused refresh, a tool login that byok never sends) reach the caller.
+    """
+    suffix, value, label, problem = _stored(profile, store)
+    if not value:
+        return None, problem
+    if suffix == "#oauth":
+        from .oauth import credential
+
+        return credential(profile, store, value, label, transport), ""
+    from .oauth import refuse_tool_login
+
+    refuse_tool_login(value, f"stored as the key of profile {profile.name!r}")
+    if suffix == "#bearer":
+        return Credential(Secret(value), "bearer", label), ""
+    kind: CredentialKind = "bearer" if profile.auth == "bearer" else "api-key"
+    return Credential(Secret(value), kind, label), ""
 
 
 def _from_env(profile: Profile) -> Credential | None:
@@ -162,8 +201,15 @@ def _from_env(profile: Profile) -> Credential | None:
     return None
 
 
-def lookup(profile: Profile, store: KeyStore | None = None) -> Credential | None:
-    """The credential for a profile, or None. Never raises for a missing or broken keyring."""
+def lookup(
+    profile: Profile, store: KeyStore | None = None, transport: Transport | None = None
+) -> Credential | None:
+    """The credential for a profile, or None. Never raises for a missing or broken keyring.
+
+    A stored OAuth credential is refreshed first if its access token is due, through
+    ``transport`` (default: the shared one); that refresh can raise (refused, network), and a
+    Qwen Code, Gemini CLI or Claude Code login raises its explanation.
+    """
     provider = _token_providers.get(profile.name)
     if provider is not None:
         token = provider()
@@ -173,15 +219,17 @@ def lookup(profile: Profile, store: KeyStore | None = None) -> Credential | None
                 "check the callable given to byok_magic.set_token_provider",
             )
         return Credential(Secret(token), "bearer", "token-provider")
-    cred, _ = _from_store(profile, store or keystore())
+    cred, _ = _from_store(profile, store or keystore(), transport)
     return cred or _from_env(profile)
 
 
-def require(profile: Profile, store: KeyStore | None = None) -> Credential | None:
+def require(
+    profile: Profile, store: KeyStore | None = None, transport: Transport | None = None
+) -> Credential | None:
     """Like :func:`lookup`, but a profile that needs a secret and has none is an error."""
     if profile.name in _token_providers:
         return lookup(profile, store)
-    cred, problem = _from_store(profile, store or keystore())
+    cred, problem = _from_store(profile, store or keystore(), transport)
     cred = cred or _from_env(profile)
     if cred is None and profile.needs_secret:
         envs = " or ".join(profile.env_vars)
@@ -194,6 +242,12 @@ def require(profile: Profile, store: KeyStore | None = None) -> Credential | Non
                 f"{fix}, or fix the keyring and run `byok keys set {profile.name}`",
             )
         env_hint = f", or set {envs}" if envs else ""
+        if profile.type == "vertex":
+            raise MissingKeyError(
+                f"no OAuth credential for profile {profile.name!r}",
+                "run `gcloud auth application-default login`, then "
+                f"`%byok keys set {profile.name} --oauth --from gcloud`",
+            )
         raise MissingKeyError(
             f"no API key for profile {profile.name!r}",
             f"add one with `%byok keys set {profile.name}` (or `byok keys set {profile.name}` "
@@ -229,7 +283,20 @@ def describe(profile: Profile, store: KeyStore | None = None) -> KeySource:
     """
     if profile.name in _token_providers:
         return KeySource(profile.name, "token-provider", kind="bearer")
-    cred, problem = _from_store(profile, store or keystore())
+    suffix, value, label, problem = _stored(profile, store or keystore())
+    if suffix == "#oauth" and value:
+        from .oauth import describe_stored
+
+        masked, note = describe_stored(value)  # no refresh: a status line sends nothing
+        return KeySource(profile.name, label, masked, "oauth", note)
+    cred = None
+    if value and value.lstrip().startswith("{"):  # a login file pasted where a key goes
+        from .oauth import describe_stored
+
+        return KeySource(profile.name, label, "", "", describe_stored(value)[1])
+    if value:
+        kind: CredentialKind = "bearer" if suffix or profile.auth == "bearer" else "api-key"
+        cred = Credential(Secret(value), kind, label)
     cred = cred or _from_env(profile)
     note = f"keyring unusable: {problem}" if problem else ""
     if cred is None:

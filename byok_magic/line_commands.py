@@ -179,15 +179,24 @@ def _keys(magics: ByokMagics, words: list[str]) -> None:
     p.add_argument("name", nargs="?")
     p.add_argument("--bearer", action="store_true", help="store a bearer token instead of a key")
     p.add_argument("--oauth", action="store_true", help="an OAuth credential JSON (vertex)")
+    p.add_argument("--file", metavar="PATH", help="with --oauth: read the credential file")
+    p.add_argument(
+        "--from",
+        dest="source",
+        metavar="TOOL",
+        help="with --oauth: the file at a tool's default place (gcloud; qwen-code, gemini-cli "
+        "and claude-code logins are recognised but never used)",
+    )
     args = p.parse_args(words)
     router = magics.router
     if args.action == "list":
+        from .oauth_files import found_markdown
         from .reports import key_source
 
         rows = []
         for name, prof in sorted(router.config.profiles().items()):
             rows.append([name, *key_source(prof, router)])
-        show(table(("profile", "secret from", "secret"), rows))
+        show(table(("profile", "secret from", "secret"), rows) + found_markdown())
         return
     if not args.name:
         raise errors.ConfigError(f"`%byok keys {args.action}` needs a profile name", "")
@@ -203,33 +212,45 @@ def _keys(magics: ByokMagics, words: list[str]) -> None:
         )
         return
     if args.oauth:
-        prompt = f"OAuth credential JSON (one line) or the path to its file, for {args.name}: "
-        value = _oauth_json(_hidden_prompt(prompt))
-    else:
-        value = _hidden_prompt(f"{what} for {args.name} (input hidden): ")
+        show(_set_oauth(router, args.name, args.file, args.source))
+        return
+    if args.file or args.source:
+        raise errors.ConfigError("--file and --from go with --oauth", "add --oauth")
+    value = _hidden_prompt(f"{what} for {args.name} (input hidden): ")
     try:
+        from .oauth import refuse_tool_login
+
+        refuse_tool_login(value)  # a login file pasted as a key: explain, store nothing
         router.store.set(user, value)
     finally:
         del value
     show(f"{what} for `{args.name}` stored in the keyring.")
 
 
-def _oauth_json(text: str) -> str:
-    """Pasted OAuth JSON, or the file a pasted path names; checked before it is stored."""
-    from pathlib import Path
+def _set_oauth(router: Any, name: str, path: str | None, source: str | None) -> str:
+    """Store an OAuth credential from a file, a tool's default place, or a hidden prompt."""
+    from . import oauth, oauth_files
 
-    from .settings_checks import parse_oauth_json
-
-    if not text.lstrip().startswith("{"):
-        try:
-            text = Path(text).expanduser().read_text(encoding="utf-8")
-        except OSError as exc:
-            raise errors.ConfigError(
-                f"cannot read the OAuth credential file ({type(exc).__name__})",
-                "paste the JSON itself, or the path of an existing file",
-            ) from None
-    parse_oauth_json(text)
-    return text.strip()
+    where = ""
+    if path and source:
+        raise errors.ConfigError("give either --file or --from, not both", "")
+    if source:
+        text, where = oauth_files.read_source(source)
+    elif path:
+        text, where = oauth_files.read_file(path), path
+    else:
+        prompt = f"OAuth credential JSON (one line) or the path to its file, for {name}: "
+        text, where = oauth.text_from_input(_hidden_prompt(prompt))
+    try:
+        parsed = oauth.save(router.store, name, text, where)
+    finally:
+        del text
+    project = router.config.get(name).project_id or parsed.project_id
+    if project:
+        tail = f" · project `{project}`"
+    else:
+        tail = f" · no project id yet: `%byok add {name} --project-id PROJECT`"
+    return f"OAuth credential ({parsed.kind}) for `{name}` stored in the keyring{tail}."
 
 
 def _hidden_prompt(prompt: str) -> str:

@@ -227,6 +227,8 @@ class ByokMagics(Magics):
         ``%byok remove NAME``           remove a profile
         ``%byok keys``                  where each profile's secret comes from (masked)
         ``%byok keys set NAME [--bearer]``  store a secret (hidden prompt)
+        ``%byok keys set NAME --oauth [--file PATH | --from gcloud]``  store an OAuth credential
+        JSON (vertex; hidden prompt takes the JSON or its path)
         ``%byok keys delete NAME``      delete a stored secret
         ``%byok models [PROFILE] [--refresh]``  list models (🔑 = the profile has no secret yet)
         ``%byok settings``              the settings panel

@@ -177,11 +177,15 @@ class Router:
             check_profile(profile)
             profile = self._discover(profile)
             adapter = adapter_for(profile)
-            credential = require(profile, self.store)
+            credential = require(profile, self.store, self.transport)
             if credential is not None:
                 answer.key_fingerprint = fingerprint(credential.secret.reveal())
-            retried = False
+            retried = renewed = renew_now = False
             while True:
+                if renew_now and credential is not None and credential.renew is not None:
+                    # Outside the except block, so a refused refresh has no __context__.
+                    renew_now = False
+                    credential = credential.renew()
                 wire = adapter.build(request, profile, credential)
                 current = profile
 
@@ -198,6 +202,12 @@ class Router:
                         answer.add(event)
                         yield event
                     break
+                except errors.AuthError:
+                    # A renewable credential (an OAuth access token) rejected before any answer
+                    # byte: renew it once and send again.
+                    if not first or renewed or credential is None or credential.renew is None:
+                        raise
+                    renewed = renew_now = True
                 except errors.BadRequestError as err:
                     if not first:
                         raise
@@ -299,7 +309,7 @@ class Router:
 
         profile = self._discover(profile)
         adapter = adapter_for(profile)
-        credential = lookup(profile, self.store)
+        credential = lookup(profile, self.store, self.transport)
         return discover(adapter, profile, credential, self.transport, refresh=refresh)
 
 

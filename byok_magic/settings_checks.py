@@ -8,7 +8,6 @@ and the ``%byok add`` line that matches the profile editor. Nothing here returns
 
 from __future__ import annotations
 
-import json
 import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -192,56 +191,13 @@ def parse_oauth_json(text: str) -> OAuthInfo:
 
     Accepts a Google ``authorized_user`` credential (what ``gcloud auth application-default
     login`` writes). Recognises the Qwen Code, Gemini CLI and Claude Code login files and
-    explains why they are not used. Messages never quote the JSON's values.
+    explains why they are not used (:mod:`byok_magic.oauth_files` does the checking). Messages
+    never quote the JSON's values.
     """
-    text = text.strip()
-    if not text:
-        raise errors.ConfigError("no OAuth JSON was pasted", "nothing was stored")
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        where = f"line {getattr(exc, 'lineno', '?')}, column {getattr(exc, 'colno', '?')}"
-        raise errors.ConfigError(
-            f"the OAuth credential is not valid JSON ({where}: {getattr(exc, 'msg', 'error')})",
-            "paste the whole file, from { to }",
-        ) from None
-    if not isinstance(data, dict):
-        raise errors.ConfigError(
-            "the OAuth credential must be a JSON object ({...})", "paste the whole file"
-        )
-    if "claudeAiOauth" in data:
-        raise errors.ConfigError(
-            "this is a Claude Code login; Anthropic's terms forbid third-party tools from using "
-            "Claude subscription logins",
-            "use an Anthropic API key (profile anthropic) instead",
-        )
-    if "resource_url" in data and "access_token" in data:
-        raise errors.ConfigError(
-            "this is a Qwen Code login; the Qwen OAuth free tier was discontinued in April 2026",
-            "use a DashScope API key (profile dashscope) instead",
-        )
-    if "access_token" in data and "expiry_date" in data and "client_id" not in data:
-        raise errors.ConfigError(
-            "this is a Gemini CLI login; Google's terms forbid third-party tools from using it",
-            "use a Gemini API key (profile gemini), or a gcloud authorized_user credential "
-            "with a vertex profile",
-        )
-    kind = data.get("type")
-    if kind != "authorized_user":
-        raise errors.ConfigError(
-            f"OAuth credential type {kind!r} is not supported"
-            if kind
-            else 'the JSON has no "type": it is not a Google OAuth credential file',
-            "paste the authorized_user file that `gcloud auth application-default login` writes",
-        )
-    missing = [k for k in ("client_id", "client_secret", "refresh_token") if not data.get(k)]
-    if missing:
-        raise errors.ConfigError(
-            f"the authorized_user credential lacks {', '.join(missing)}",
-            "paste the whole file that `gcloud auth application-default login` writes",
-        )
-    project = data.get("projectId") or data.get("quota_project_id")
-    return OAuthInfo("authorized_user", str(project) if project else None)
+    from .oauth_files import parse_credential
+
+    parsed = parse_credential(text)
+    return OAuthInfo(parsed.kind, parsed.project_id)
 
 
 def connection_check(router: Router, name: str) -> tuple[bool, str]:

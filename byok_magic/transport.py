@@ -189,8 +189,7 @@ class Transport:
         has_secret = wire.secret is not None or bool(form_secrets)
         if has_secret and scheme != "https" and not is_loopback(host) and not profile.allow_http:
             raise errors.SecurityError(
-                f"refusing to send the key for profile {profile.name!r} over plain http to "
-                f"{host}",
+                f"refusing to send the key for profile {profile.name!r} over plain http to {host}",
                 "use an https:// base URL, or set allow_http = true in the profile if this "
                 "network is trusted",
             )

@@ -19,6 +19,7 @@ REGISTRY: dict[tuple[str, str | None], str] = {
     ("azure", "responses"): "openai_responses:OpenAIResponsesAdapter",
     ("anthropic", None): "anthropic:AnthropicAdapter",
     ("gemini", None): "gemini:GeminiAdapter",
+    ("vertex", None): "vertex:VertexAdapter",
     ("ollama", None): "ollama:OllamaAdapter",
 }
 
