@@ -101,7 +101,12 @@ def test_settings_panel_in_jupyterlab(tmp_path, byok_home, loopback, fake_key):
         nb_path = lab.root / "panel.ipynb"
         write_notebook(nb_path, CELLS)
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROME_ARGS)
+            browser = pw.chromium.launch(
+                executable_path=chromium,
+                headless=True,
+                args=CHROME_ARGS,
+                env={**os.environ, "NO_AT_BRIDGE": "1"},  # no accessibility bus on D-Bus
+            )
             try:
                 page = browser.new_context(viewport={"width": 1280, "height": 1500}).new_page()
                 page.set_default_timeout(30_000)
