@@ -1,15 +1,14 @@
 """Checks and previews behind the settings panel, shared with their ``%byok`` twins.
 
 Plain functions, no widgets and no IPython: the final request URL of a profile (for the live
-preview), extra-header parsing, the "this field holds a key" guard, pasted OAuth credential JSON
-(``%byok keys set NAME --oauth``), one cheap connection test (``%byok test NAME``), model labels,
-and the ``%byok add`` line that matches the profile editor. Nothing here returns a secret.
+preview), extra-header parsing, the "this field holds a key" guard, one cheap connection test
+(``%byok test NAME``), model labels, and the ``%byok add`` line that matches the profile editor.
+Nothing here returns a secret.
 """
 
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import errors
@@ -173,31 +172,6 @@ def refuse_key_like(**fields: str) -> None:
                 "in profile settings",
                 "clear it, rotate that key, and paste the new one in Keys",
             )
-
-
-# OAuth credential JSON -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OAuthInfo:
-    """What a pasted OAuth credential is (never its tokens)."""
-
-    kind: str
-    project_id: str | None = None
-
-
-def parse_oauth_json(text: str) -> OAuthInfo:
-    """Check pasted OAuth credential JSON; a clear ConfigError says what is wrong.
-
-    Accepts a Google ``authorized_user`` credential (what ``gcloud auth application-default
-    login`` writes). Recognises the Qwen Code, Gemini CLI and Claude Code login files and
-    explains why they are not used (:mod:`byok_magic.oauth_files` does the checking). Messages
-    never quote the JSON's values.
-    """
-    from .oauth_files import parse_credential
-
-    parsed = parse_credential(text)
-    return OAuthInfo(parsed.kind, parsed.project_id)
 
 
 def connection_check(router: Router, name: str) -> tuple[bool, str]:

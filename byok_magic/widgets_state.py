@@ -35,7 +35,6 @@ from .settings_checks import (
     connection_check,
     model_label,
     parse_headers,
-    parse_oauth_json,
     profile_dict,
     refuse_key_like,
 )
@@ -139,13 +138,17 @@ class PanelState(HasTraits):
             text = None
         if not text:
             return {"oauth": False}
-        info: dict[str, Any] = {"oauth": True, "present": True, "source": "keyring (OAuth)"}
-        oauth = _oauth_module()
-        if oauth is not None:
-            masked, note = oauth.describe_stored(text)
-            info.update(masked=masked, note=note)
+        from . import oauth
+
+        masked, note = oauth.describe_stored(text)
         del text
-        return info
+        return {
+            "oauth": True,
+            "present": True,
+            "source": "keyring (OAuth)",
+            "masked": masked,
+            "note": note,
+        }
 
     def _forget_key_cache(self) -> None:
         forget = getattr(self.router.store, "forget_cache", None)
@@ -303,6 +306,7 @@ class PanelState(HasTraits):
 
         ``value`` is not kept anywhere: the caller has already cleared the widget it came from.
         """
+        from . import oauth
         from .credentials import Secret
 
         command = f"%byok keys set {name}" + (" --oauth" if kind == "oauth" else "")
@@ -310,19 +314,12 @@ class PanelState(HasTraits):
         def act() -> str:
             self.router.config.get(name)  # the profile must exist
             secret = value.strip()
-            oauth = _oauth_module()
-            if kind == "oauth":
-                if oauth is not None:  # the same code as `%byok keys set NAME --oauth`
-                    parsed = oauth.save(self.router.store, name, secret, "the panel")
-                    what = parsed.kind
-                else:
-                    what = parse_oauth_json(secret).kind
-                    self.router.store.set(f"{name}#oauth", secret)
-                return f"OAuth credential ({what}) for {name!r} stored in the keyring"
+            if kind == "oauth":  # the same code as `%byok keys set NAME --oauth`
+                parsed = oauth.save(self.router.store, name, secret, "the panel")
+                return f"OAuth credential ({parsed.kind}) for {name!r} stored in the keyring"
             if not secret:
                 raise errors.KeyStoreError("no key was pasted", "nothing was stored")
-            if oauth is not None:
-                oauth.refuse_tool_login(secret)  # a login file pasted as a key: store nothing
+            oauth.refuse_tool_login(secret)  # a login file pasted as a key: store nothing
             self.router.store.set(name, secret)
             return f"API key for {name!r} stored in the keyring ({Secret(secret).masked})"
 
@@ -435,16 +432,6 @@ class PanelState(HasTraits):
         _live.discard(self)
         if self._pool is not None:
             self._pool.shutdown(wait=False)
-
-
-def _oauth_module() -> Any:
-    """:mod:`byok_magic.oauth` when this build has it (refresh, tool-login refusal), else None."""
-    import importlib
-
-    try:
-        return importlib.import_module(".oauth", __package__)
-    except ImportError:
-        return None
 
 
 def backend_label(name: str) -> str:

@@ -21,7 +21,6 @@ from byok_magic.settings_checks import (
     add_command,
     connection_check,
     parse_headers,
-    parse_oauth_json,
     request_url,
 )
 from tests.browser_helpers import kernel_keyring_env
@@ -165,14 +164,7 @@ def test_delete_also_removes_a_bearer_token(panel, loopback, memory_store, fake_
     assert "%byok keys delete loop --bearer" in row.status.value
 
 
-@pytest.mark.parametrize("module", ["byok_magic.oauth", "built-in check"])
-def test_oauth_json_for_vertex(panel, router, memory_store, module, monkeypatch):
-    from byok_magic import widgets_state
-
-    if module == "built-in check":
-        monkeypatch.setattr(widgets_state, "_oauth_module", lambda: None)
-    elif widgets_state._oauth_module() is None:
-        pytest.skip("this build has no byok_magic.oauth yet")
+def test_oauth_json_for_vertex(panel, router, memory_store):
     router.config.add(Profile(name="vx", type="vertex", auth="bearer"))
     panel.state.refresh()
     row = panel.rows["vx"]
@@ -195,34 +187,12 @@ def test_oauth_json_for_vertex(panel, router, memory_store, module, monkeypatch)
 
 
 def test_a_tool_login_pasted_as_a_key_is_refused(panel, router, memory_store, loopback):
-    from byok_magic import widgets_state
-
-    if widgets_state._oauth_module() is None:
-        pytest.skip("this build has no byok_magic.oauth yet")
     row = _add_loop(panel, loopback)
     login = {"claudeAiOauth": {"accessToken": "sk-ant-oat01-" + "x" * 40, "refreshToken": "r"}}
     _paste(row.field, json.dumps(login))
     row.save.click()
     assert "loop" not in memory_store.values
     assert "Claude Code" in row.status.value
-
-
-@pytest.mark.parametrize(
-    ("data", "says"),
-    [
-        ("[]", "must be a JSON object"),
-        ('{"claudeAiOauth": {"accessToken": "x"}}', "Claude Code login"),
-        ('{"access_token": "a", "resource_url": "portal.qwen.ai"}', "Qwen Code login"),
-        ('{"access_token": "a", "refresh_token": "r", "expiry_date": 1}', "Gemini CLI login"),
-        ('{"type": "service_account"}', "'service_account' is not supported"),
-        ('{"type": "authorized_user", "client_id": "c"}', "lacks client_secret, refresh_token"),
-        ("{", "not valid JSON (line 1, column 2"),
-    ],
-)
-def test_oauth_json_messages(data, says):
-    with pytest.raises(errors.ConfigError) as exc:
-        parse_oauth_json(data)
-    assert says in str(exc.value)
 
 
 # -- profiles and the URL preview ---------------------------------------------------------------
