@@ -17,6 +17,16 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import errors
+from .deadlines import DEFAULT_TIMEOUTS, Stream, Watchdog
+from .net_errors import (
+    embedded_status,
+    is_loopback,
+    network_error,
+    origin,
+    redacted_url,
+    redirect_error,
+    stream_error,
+)
 from .redact import install_log_filters, remember
 
 if TYPE_CHECKING:
@@ -26,105 +36,11 @@ if TYPE_CHECKING:
     from .providers.base import WireRequest
     from .streaming import SSEEvent
 
+__all__ = ["DEFAULT_TIMEOUTS", "Stream", "Transport", "is_loopback", "origin", "transport"]
+
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 MAX_SERVER_DELAY = 120.0
-DEFAULT_TIMEOUTS = {"connect": 10.0, "first_token": 600.0, "idle": 120.0, "total": 1800.0}
-_LOOPBACK = ("localhost", "127.0.0.1", "::1", "[::1]")
 ErrorMaker = Callable[[int, Mapping[str, str], bytes], errors.ByokError]
-
-
-def origin(url: str) -> tuple[str, str, int]:
-    import httpx
-
-    u = httpx.URL(url)
-    port = u.port or (443 if u.scheme == "https" else 80)
-    return (u.scheme, u.host.lower(), port)
-
-
-def is_loopback(host: str) -> bool:
-    return host in _LOOPBACK or host.startswith("127.") or host.endswith(".localhost")
-
-
-def _redacted_url(url: str) -> str:
-    return url.split("?", 1)[0]
-
-
-class Stream:
-    """One open response: its deadlines, and a way to stop it from another thread."""
-
-    def __init__(self, timeouts: Mapping[str, float]) -> None:
-        self.started = time.monotonic()
-        self.first_byte: float | None = None
-        self.last_byte = self.started
-        self.first_token_s = timeouts.get("first_token", DEFAULT_TIMEOUTS["first_token"])
-        self.idle_s = timeouts.get("idle", DEFAULT_TIMEOUTS["idle"])
-        self.total_s = timeouts.get("total", DEFAULT_TIMEOUTS["total"])
-        self.stopped: str | None = None  # "first_token" | "idle" | "total" | "cancelled"
-        self.response: httpx.Response | None = None
-
-    def touch(self) -> None:
-        now = time.monotonic()
-        if self.first_byte is None:
-            self.first_byte = now
-        self.last_byte = now
-
-    def overdue(self, now: float) -> str | None:
-        if now - self.started > self.total_s:
-            return "total"
-        if self.first_byte is None:
-            return "first_token" if now - self.started > self.first_token_s else None
-        return "idle" if now - self.last_byte > self.idle_s else None
-
-    def stop(self, why: str = "cancelled") -> None:
-        """Close the connection now, even while another thread is blocked reading it."""
-        if self.stopped is None:
-            self.stopped = why
-        resp = self.response
-        if resp is None:
-            return
-        stream = resp.extensions.get("network_stream")
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        if sock is not None:
-            import contextlib
-            import socket
-
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-
-class _Watchdog:
-    """One daemon thread that stops streams past their deadlines."""
-
-    def __init__(self) -> None:
-        self._streams: set[Stream] = set()
-        self._cond = threading.Condition()
-        self._thread: threading.Thread | None = None
-
-    def add(self, s: Stream) -> None:
-        with self._cond:
-            self._streams.add(s)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, daemon=True, name="byok-watch")
-                self._thread.start()
-            self._cond.notify()
-
-    def discard(self, s: Stream) -> None:
-        with self._cond:
-            self._streams.discard(s)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._streams:
-                    self._cond.wait()
-                streams = list(self._streams)
-            now = time.monotonic()
-            for s in streams:
-                why = s.overdue(now)
-                if why:
-                    s.stop(why)
-                    self.discard(s)
-            time.sleep(0.1)
 
 
 class Transport:
@@ -133,7 +49,7 @@ class Transport:
     def __init__(self) -> None:
         self._clients: dict[tuple[str | None, str | None], httpx.Client] = {}
         self._lock = threading.Lock()
-        self._watchdog = _Watchdog()
+        self._watchdog = Watchdog()
         self.sleep = time.sleep
 
     # -- clients ------------------------------------------------------------------------------
@@ -231,7 +147,7 @@ class Transport:
             try:
                 resp = cl.send(req, stream=True)
             except Exception as exc:  # httpx errors can carry headers: never chained, see below
-                failure = _network_error(exc, wire.url, profile)
+                failure = network_error(exc, wire.url, profile)
             if failure is not None:
                 # Raised outside the except block, so __context__ stays None.
                 retry = isinstance(failure, errors.ConnectFailed) and failure.retryable
@@ -243,7 +159,7 @@ class Transport:
             stream.response = resp
             if 300 <= resp.status_code < 400:
                 resp.close()
-                raise _redirect_error(resp, wire.url, profile)
+                raise redirect_error(resp, wire.url, profile)
             if resp.status_code >= 400:
                 body = _read_capped(resp)
                 err = on_error(resp.status_code, resp.headers, body)
@@ -285,9 +201,9 @@ class Transport:
                     stream.touch()
                     yield from decoder.feed(chunk)
             except Exception as exc:
-                failure = _stream_error(exc, stream, wire.url)
+                failure = stream_error(exc, stream, wire.url)
             if failure is None and stream.stopped:
-                failure = _stream_error(None, stream, wire.url)
+                failure = stream_error(None, stream, wire.url)
             if failure is not None:
                 raise failure  # outside the except block: no __context__ to leak
             yield from decoder.close()
@@ -303,7 +219,7 @@ class Transport:
         try:
             return _read_capped(stream.response, limit=16 * 1024 * 1024)
         except Exception as exc:
-            failure = _stream_error(exc, stream, wire.url)
+            failure = stream_error(exc, stream, wire.url)
         finally:
             stream.response.close()
         raise failure
@@ -317,12 +233,12 @@ class Transport:
             body = _read_capped(resp)
             if ctype.endswith("json") and b'"error"' in body:
                 # A 200 that carries an error object: classify it by the error's own code.
-                raise on_error(_embedded_status(body), resp.headers, body)
+                raise on_error(embedded_status(body), resp.headers, body)
             what = {"text/html": "an HTML page", "text/plain": "plain text"}.get(ctype, "JSON")
             host = origin(wire.url)[1]
             raise errors.ProtocolError(
                 f"{host} answered with {what} where a stream was asked for "
-                f"({_redacted_url(wire.url)})",
+                f"({redacted_url(wire.url)})",
                 "the base URL may point at the wrong server or a proxy that does not pass "
                 "streams; check it with `%byok profiles`",
             )
@@ -342,21 +258,6 @@ def _pin_hook(request: httpx.Request) -> None:
             "a request carrying a key was about to leave for another origin",
             "nothing was sent; check the profile's base URL",
         )
-
-
-def _embedded_status(body: bytes) -> int:
-    """The HTTP-like status inside a JSON error body sent with 200 (400 when it has none)."""
-    import json
-
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return 400
-    err = data.get("error") if isinstance(data, dict) else None
-    code = err.get("code") if isinstance(err, dict) else None
-    if isinstance(code, str) and code.isdigit():
-        code = int(code)
-    return code if isinstance(code, int) and 400 <= code < 600 else 400
 
 
 def _read_capped(resp: httpx.Response, limit: int = 256 * 1024) -> bytes:
@@ -387,102 +288,6 @@ def _retry_delay(status: int, headers: Mapping[str, str], err: errors.ByokError)
         if hinted > 0:
             return float(hinted)
     return 0.0
-
-
-def _network_error(exc: Exception, url: str, profile: Profile) -> errors.ByokError:
-    import httpx
-
-    if isinstance(exc, errors.ByokError):
-        return exc
-    shown = _redacted_url(url)
-    host = origin(url)[1]
-    if isinstance(exc, httpx.ConnectTimeout):
-        return errors.ConnectFailed(
-            f"connecting to {shown} timed out",
-            "check the address and your network or proxy settings",
-        )
-    if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
-        return errors.ConnectFailed(
-            f"the TLS certificate of {host} could not be verified ({shown})",
-            "behind a corporate proxy or with a private CA, set ca_bundle in the profile or "
-            "SSL_CERT_FILE to your CA bundle",
-        )
-    if isinstance(exc, httpx.ConnectError):
-        local = is_loopback(host)
-        hint = _LOCAL_HINTS.get(profile.type if profile.type == "ollama" else profile.name, "")
-        if local:
-            err = errors.ConnectFailed(
-                f"could not connect to {shown}: is the server running?",
-                hint
-                or "start the local server, or fix the profile's base URL "
-                f"with `%byok add {profile.name} --base-url URL`",
-            )
-            err.retryable = False  # a local server that is down stays down for a few seconds
-            return err
-        return errors.ConnectFailed(
-            f"could not connect to {shown} ({type(exc).__name__})",
-            "check the address, your network, and HTTPS_PROXY/NO_PROXY settings",
-        )
-    if isinstance(exc, httpx.TimeoutException):
-        return errors.StreamTimeout(
-            f"{host} did not answer in time ({shown})",
-            "the model may be busy; run the cell again, or raise the profile's first_token timeout",
-        )
-    return errors.NetworkError(
-        f"the request to {shown} failed ({type(exc).__name__})",
-        "check the address and your network",
-    )
-
-
-_LOCAL_HINTS = {
-    "ollama": "start it with `ollama serve` (or set OLLAMA_HOST to where it runs)",
-    "vllm": "start it with `vllm serve MODEL`",
-    "litellm": "start it with `litellm --config config.yaml`",
-    "foundry-local": "start it with `foundry model run MODEL` and check `foundry service status`",
-}
-
-
-def _stream_error(exc: Exception | None, stream: Stream, url: str) -> errors.ByokError:
-    if isinstance(exc, errors.ByokError):
-        return exc
-    host = origin(url)[1]
-    why = stream.stopped
-    if why == "cancelled":
-        return errors.StreamInterrupted("stopped", "the answer so far is kept", stopped=True)
-    if why in ("first_token", "idle", "total"):
-        limit = {"first_token": stream.first_token_s, "idle": stream.idle_s}.get(
-            why, stream.total_s
-        )
-        what = {
-            "first_token": f"no answer from {host} within {limit:.0f} s",
-            "idle": f"the stream from {host} stalled for more than {limit:.0f} s",
-            "total": f"the answer from {host} took longer than the {limit:.0f} s limit",
-        }[why]
-        return errors.StreamTimeout(
-            what, "the answer so far is kept; run the cell again, or raise the profile's timeouts"
-        )
-    return errors.StreamInterrupted(
-        f"stream interrupted: the connection to {host} closed before the answer was complete",
-        "the answer so far is kept; run the cell again",
-    )
-
-
-def _redirect_error(resp: httpx.Response, url: str, profile: Profile) -> errors.ByokError:
-    where = resp.headers.get("location", "")
-    target = ""
-    try:
-        import httpx
-
-        target = origin(str(httpx.URL(url).join(where)))[1] if where else ""
-    except Exception:
-        target = ""
-    return errors.SecurityError(
-        f"{origin(url)[1]} redirected the request ({resp.status_code})"
-        + (f" to {target}" if target else "")
-        + "; byok does not follow redirects, so no key went there",
-        f"set profile {profile.name!r}'s base URL to the final address",
-        status=resp.status_code,
-    )
 
 
 _transport: Transport | None = None
