@@ -1,8 +1,8 @@
-"""Profiles: built-in presets, the user's ``profiles.toml``, targets and base-URL rules.
+"""The user's ``profiles.toml`` merged with the presets; targets; checks on a profile.
 
-A profile is a provider connection. Its non-secret settings live here; its secret lives in the
-keyring (:mod:`byok_magic.credentials`). An OpenAI-compatible vendor is a data row in
-:data:`PRESETS`, not a class.
+A profile (:mod:`byok_magic.profile`) is a provider connection. Its non-secret settings live in
+the profile file; its secret lives in the keyring (:mod:`byok_magic.credentials`). Presets are
+data rows in :mod:`byok_magic.presets`; base-URL rules are in :mod:`byok_magic.urls`.
 """
 
 from __future__ import annotations
@@ -11,189 +11,35 @@ import os
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, NoModelError
 from .events import ModelInfo
+from .presets import PRESETS
+from .profile import AUTH_MODES, PROFILE_TYPES, WIRE_APIS, Profile
+from .toml_writer import dump_toml
+from .urls import KNOWN_OPERATIONS, host_of, openai_url, path_of, split_base
 
-PROFILE_TYPES = ("openai", "azure", "anthropic", "gemini", "ollama", "vertex")
-WIRE_APIS = ("completions", "responses")
-AUTH_MODES = ("api-key", "bearer", "none")
+# The names other modules and users import from here.
+__all__ = [
+    "KNOWN_OPERATIONS",
+    "PRESETS",
+    "PROFILE_TYPES",
+    "Config",
+    "Profile",
+    "byok_home",
+    "check_profile",
+    "dump_toml",
+    "host_of",
+    "openai_url",
+    "parse_target",
+    "profile_from_dict",
+    "profile_to_dict",
+    "split_base",
+]
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-@dataclass(frozen=True)
-class Profile:
-    """A provider connection's non-secret settings.
-
-    ``quirks`` holds per-vendor wire details as data (``max_tokens_field``, ``stream_options``,
-    ``reasoning_fields``...). ``timeouts`` may set ``connect``, ``first_token``, ``idle`` and
-    ``total`` seconds.
-    """
-
-    name: str
-    type: str
-    base_url: str | None = None
-    wire_api: str = "completions"
-    api_version: str | None = None
-    model: str | None = None
-    auth: str = "api-key"
-    key_env: str | None = None
-    env_keys: tuple[str, ...] = ()
-    key_required: bool = True
-    headers: Mapping[str, str] = field(default_factory=dict)
-    models: tuple[ModelInfo, ...] = ()
-    quirks: Mapping[str, Any] = field(default_factory=dict)
-    allow_http: bool = False
-    timeouts: Mapping[str, float] = field(default_factory=dict)
-    ca_bundle: str | None = None
-    proxy: str | None = None
-    project_id: str | None = None
-    location: str | None = None
-    description: str = ""
-    builtin: bool = False
-
-    @property
-    def env_vars(self) -> tuple[str, ...]:
-        """Environment variables that may hold this profile's secret, in lookup order."""
-        own = (self.key_env,) if self.key_env else ()
-        return own + tuple(v for v in self.env_keys if v != self.key_env)
-
-    @property
-    def needs_secret(self) -> bool:
-        return self.auth != "none" and self.key_required
-
-
-def _preset(name: str, type: str, base_url: str | None, *env: str, **kw: Any) -> Profile:
-    return Profile(name=name, type=type, base_url=base_url, env_keys=env, builtin=True, **kw)
-
-
-_LOCAL = {"key_required": False, "allow_http": True}
-
-PRESETS: dict[str, Profile] = {
-    p.name: p
-    for p in (
-        _preset(
-            "openai",
-            "openai",
-            "https://api.openai.com/v1",
-            "OPENAI_API_KEY",
-            quirks={"max_tokens_field": "max_completion_tokens", "developer_role": True},
-            description="OpenAI",
-        ),
-        _preset(
-            "azure",
-            "azure",
-            None,
-            "AZURE_OPENAI_API_KEY",
-            quirks={"max_tokens_field": "max_completion_tokens"},
-            description="Azure OpenAI (give your https://RESOURCE.openai.azure.com)",
-        ),
-        _preset(
-            "anthropic",
-            "anthropic",
-            "https://api.anthropic.com",
-            "ANTHROPIC_API_KEY",
-            description="Anthropic",
-        ),
-        _preset(
-            "gemini",
-            "gemini",
-            "https://generativelanguage.googleapis.com",
-            "GEMINI_API_KEY",
-            "GOOGLE_API_KEY",
-            description="Google Gemini API",
-        ),
-        _preset(
-            "ollama",
-            "ollama",
-            "http://localhost:11434",
-            auth="none",
-            quirks={"discover": "ollama-host"},
-            description="Ollama (OLLAMA_HOST honoured)",
-            **_LOCAL,
-        ),
-        _preset(
-            "foundry-local",
-            "openai",
-            None,
-            auth="none",
-            quirks={"discover": "foundry-local"},
-            description="Microsoft Foundry Local",
-            **_LOCAL,
-        ),
-        _preset(
-            "vllm",
-            "openai",
-            "http://localhost:8000/v1",
-            "VLLM_API_KEY",
-            description="vLLM",
-            **_LOCAL,
-        ),
-        _preset(
-            "litellm",
-            "openai",
-            "http://localhost:4000",
-            "LITELLM_API_KEY",
-            description="LiteLLM proxy",
-            **_LOCAL,
-        ),
-        _preset(
-            "ark",
-            "openai",
-            "https://ark.cn-beijing.volces.com/api/v3",
-            "ARK_API_KEY",
-            quirks={"reasoning_param": "thinking"},
-            description="Volcengine Ark (Doubao): model IDs or ep-… endpoint IDs",
-        ),
-        _preset(
-            "deepseek",
-            "openai",
-            "https://api.deepseek.com",
-            "DEEPSEEK_API_KEY",
-            quirks={"reasoning_param": False},  # reasoning is the model: deepseek-reasoner
-            description="DeepSeek",
-        ),
-        _preset(
-            "openrouter",
-            "openai",
-            "https://openrouter.ai/api/v1",
-            "OPENROUTER_API_KEY",
-            quirks={"reasoning_param": "reasoning"},
-            description="OpenRouter",
-        ),
-        _preset(
-            "groq", "openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY", description="Groq"
-        ),
-        _preset(
-            "mistral",
-            "openai",
-            "https://api.mistral.ai/v1",
-            "MISTRAL_API_KEY",
-            # strict about unknown fields; sends usage on its finish chunk without being asked
-            quirks={"stream_options": False, "reasoning_param": False},
-            description="Mistral",
-        ),
-        _preset(
-            "dashscope",
-            "openai",
-            "https://dashscope.aliyuncs.com/compatible-mode/v1",
-            "DASHSCOPE_API_KEY",
-            quirks={"reasoning_param": "enable_thinking"},
-            description="Alibaba DashScope / Model Studio (Qwen)",
-        ),
-        _preset(
-            "vertex",
-            "vertex",
-            None,
-            auth="bearer",
-            location="us-central1",
-            description="Gemini on Google Cloud Vertex AI (OAuth credential)",
-        ),
-    )
-}
 
 
 def byok_home() -> Path:
@@ -217,61 +63,6 @@ def parse_target(target: str) -> tuple[str, str | None]:
     if not name:
         raise ConfigError(f"target {target!r} has no profile name", "write it as PROFILE:MODEL")
     return name, (model or None) if sep else None
-
-
-# ---------------------------------------------------------------------------------------------
-# base-URL rules (providers.md §7b, Cherry Studio's current convention)
-
-KNOWN_OPERATIONS = (
-    "chat/completions",
-    "responses",
-    "messages",
-    "models",
-    "images/generations",
-    "images/edits",
-)
-_VERSION_SEGMENT = re.compile(r"/v\d+(?:alpha|beta)?(?:/|$)")
-
-
-def split_base(base_url: str) -> tuple[str, str | None]:
-    """Normalise an OpenAI-compatible address into ``(base, exact_operation_url)``.
-
-    One trailing ``/`` is ignored. A trailing ``#`` means "as typed": no version is added, and
-    if the address ends in an operation path it is used exactly for that operation.
-    Otherwise a path that already has a version segment gets none; everything else gets ``/v1``.
-    """
-    url = base_url.strip()
-    if url.endswith("/"):
-        url = url[:-1]
-    if url.endswith("#"):
-        url = url[:-1].rstrip("/")
-        for op in KNOWN_OPERATIONS:
-            if url.endswith("/" + op):
-                return url[: -len(op) - 1], url
-        return url, None
-    path = _path_of(url)
-    if _VERSION_SEGMENT.search(path):
-        return url, None
-    return url + "/v1", None
-
-
-def openai_url(base_url: str, operation: str) -> str:
-    """The final request URL for ``operation`` (``chat/completions``, ``models``...)."""
-    base, exact = split_base(base_url)
-    if exact is not None and exact.endswith("/" + operation):
-        return exact
-    return f"{base}/{operation}"
-
-
-def _path_of(url: str) -> str:
-    rest = url.split("://", 1)[-1]
-    slash = rest.find("/")
-    return rest[slash:] if slash >= 0 else ""
-
-
-def host_of(url: str) -> str:
-    rest = url.split("://", 1)[-1]
-    return rest.split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1].lower()
 
 
 def check_profile(profile: Profile) -> None:
@@ -301,7 +92,7 @@ def check_profile(profile: Profile) -> None:
         )
     host = host_of(url)
     azure_host = host.endswith(".openai.azure.com")
-    if profile.type == "openai" and azure_host and "/openai/v1" not in _path_of(url):
+    if profile.type == "openai" and azure_host and "/openai/v1" not in path_of(url):
         resource = host.split(".", 1)[0]
         raise ConfigError(
             f"profile {profile.name!r} points an openai-type profile at Azure host {host}",
@@ -566,53 +357,3 @@ def _overlay(base: Profile, user: Profile) -> Profile:
     if "auth" in changes and changes["auth"] == "none":
         changes["key_required"] = False
     return replace(base, **changes)
-
-
-# ---------------------------------------------------------------------------------------------
-# a small TOML writer for the shapes above (tomllib only reads)
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return _toml_str(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, Mapping):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-
-def _toml_str(s: str) -> str:
-    out = s.replace("\\", "\\\\").replace('"', '\\"')
-    out = "".join(c if c >= " " and c != "\x7f" else f"\\u{ord(c):04x}" for c in out)
-    return f'"{out}"'
-
-
-def _toml_key(k: str) -> str:
-    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else _toml_str(k)
-
-
-def dump_toml(data: Mapping[str, Any]) -> str:
-    """Write the profile-file shape: top-level scalars, ``[profiles.X]`` and their models."""
-    lines = ["# byok_magic profiles. Secrets never go here: `%byok keys set NAME` stores them.", ""]
-    for k, v in data.items():
-        if not isinstance(v, Mapping):
-            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
-    for k, v in data.items():
-        if not isinstance(v, Mapping) or k == "profiles":
-            continue
-        lines += ["", f"[{_toml_key(k)}]"]
-        lines += [f"{_toml_key(a)} = {_toml_value(b)}" for a, b in v.items()]
-    for name, body in data.get("profiles", {}).items():
-        lines += ["", f"[profiles.{_toml_key(name)}]"]
-        for k, v in body.items():
-            if k != "models":
-                lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
-        for m in body.get("models", []):
-            lines += ["", f"[[profiles.{_toml_key(name)}.models]]"]
-            lines += [f"{_toml_key(a)} = {_toml_value(b)}" for a, b in m.items()]
-    return "\n".join(lines) + "\n"
