@@ -271,7 +271,7 @@ def _hidden_prompt(prompt: str) -> str:
 
 @command("models")
 def _models(magics: ByokMagics, words: list[str]) -> None:
-    from .credentials import lookup
+    from .credentials import describe
     from .reports import MODEL_HEADERS, model_rows, table
 
     p = parser("models")
@@ -284,7 +284,7 @@ def _models(magics: ByokMagics, words: list[str]) -> None:
     problems: list[str] = []
     for name in names:
         prof = router.config.get(name)
-        has_secret = not prof.needs_secret or lookup(prof, router.store) is not None
+        has_secret = describe(prof, router.store).source != "none"
         try:
             models = router.list_models(name, refresh=args.refresh)
         except errors.ByokError as err:
