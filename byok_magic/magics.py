@@ -212,7 +212,7 @@ class ByokMagics(Magics):
         "command",
         nargs="?",
         default="",
-        help="use | profiles | add | remove | keys | models | settings | usage | reset",
+        help="use | profiles | add | remove | keys | models | test | settings | usage | reset",
     )
     @argument("rest", nargs="*", help="the subcommand's arguments")
     @line_magic("byok")  # type: ignore[arg-type]
@@ -229,7 +229,8 @@ class ByokMagics(Magics):
         ``%byok keys set NAME [--bearer]``  store a secret (hidden prompt)
         ``%byok keys set NAME --oauth [--file PATH | --from gcloud]``  store an OAuth credential
         JSON (vertex; hidden prompt takes the JSON or its path)
-        ``%byok keys delete NAME``      delete a stored secret
+        ``%byok keys delete NAME [--bearer | --oauth]``  delete a stored secret
+        ``%byok test NAME``             one cheap request: ok with its latency, or the error
         ``%byok models [PROFILE] [--refresh]``  list models (🔑 = the profile has no secret yet)
         ``%byok settings``              the settings panel
         ``%byok usage [--since DATE] [--by target|profile|model|provider|key|day] [--plot]
