@@ -18,12 +18,12 @@ models, paged with ``pageToken``) and keeps the ``gemini`` ids **(shape unconfir
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from .. import errors
 from ..config import host_of
-from ..events import Event, ModelInfo
+from ..events import ModelInfo
 from .base import WireRequest, auth_for, clean_message, parse_json_body
 from .gemini import GeminiAdapter, gemini_error, request_body
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from ..config import Profile
     from ..credentials import Credential
     from ..events import ChatRequest
-    from ..streaming import SSEEvent
 
 DEFAULT_LOCATION = "us-central1"
 _LOCATION = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
@@ -123,8 +122,12 @@ def vertex_error(
     return err
 
 
-class VertexAdapter:
-    """Gemini models on Vertex AI (``type = "vertex"``), bearer auth from an OAuth credential."""
+class VertexAdapter(GeminiAdapter):
+    """Gemini models on Vertex AI (``type = "vertex"``), bearer auth from an OAuth credential.
+
+    Streams, pages and parses exactly like the Gemini API; only the address, the auth and the
+    model list differ.
+    """
 
     def build(
         self, request: ChatRequest, profile: Profile, credential: Credential | None
@@ -146,9 +149,6 @@ class VertexAdapter:
             **auth_for(credential, "x-goog-api-key"),
         )
 
-    def parse(self, frames: Iterable[SSEEvent | str]) -> Iterator[Event]:
-        return GeminiAdapter().parse(frames)
-
     error = staticmethod(vertex_error)
 
     def models_request(
@@ -165,13 +165,6 @@ class VertexAdapter:
             framing="json",
             **auth_for(credential, "x-goog-api-key"),
         )
-
-    def next_models_request(
-        self, body: bytes, profile: Profile, credential: Credential | None
-    ) -> WireRequest | None:
-        data = parse_json_body(body)
-        token = data.get("nextPageToken") if isinstance(data, dict) else None
-        return self.models_request(profile, credential, page=str(token)) if token else None
 
     def parse_models(self, body: bytes, profile: Profile) -> list[ModelInfo]:
         data = parse_json_body(body)
