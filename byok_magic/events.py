@@ -53,7 +53,12 @@ class ReasoningDelta:
 
 @dataclass(frozen=True)
 class Usage:
-    """Token counts. Providers may send several; the last one seen wins."""
+    """Token counts. Providers may send several; the last one seen wins.
+
+    ``input_tokens`` counts every input token, cache hits and cache writes included (OpenAI's
+    and Gemini's convention; adapters for providers that count them apart add them up), and
+    ``cached_tokens`` is the cache-hit part of it. ``output_tokens`` includes reasoning tokens.
+    """
 
     input_tokens: int | None = None
     output_tokens: int | None = None

@@ -148,7 +148,9 @@ def _anthropic_sdk(rec: dict, url: str, key: str, model: str, stream: bool) -> S
     s = Seen()
     s.text = "".join(b.text for b in msg.content if b.type == "text")
     s.reasoning = "".join(b.thinking for b in msg.content if b.type == "thinking")
-    s.usage = (msg.usage.input_tokens, msg.usage.output_tokens)
+    u = msg.usage  # byok counts all input tokens, cache reads and writes included
+    cache = (u.cache_read_input_tokens or 0) + (u.cache_creation_input_tokens or 0)
+    s.usage = (u.input_tokens + cache, u.output_tokens)
     s.finish = msg.stop_reason
     return s
 

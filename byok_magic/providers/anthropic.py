@@ -215,11 +215,19 @@ def _flag(caps: Mapping[str, Any], *names: str) -> bool | None:
 
 
 def _usage(u: Mapping[str, Any], input_tokens: int | None) -> Usage:
+    """Anthropic counts cache reads and writes apart from ``input_tokens``; the shared
+    vocabulary counts all input, so they are added in (and cache reads are the cached part)."""
     inp = u.get("input_tokens")
+    total = inp if isinstance(inp, int) else input_tokens
+    read, written = u.get("cache_read_input_tokens"), u.get("cache_creation_input_tokens")
+    if total is not None:
+        total += (read if isinstance(read, int) else 0) + (
+            written if isinstance(written, int) else 0
+        )
     return Usage(
-        input_tokens=inp if isinstance(inp, int) else input_tokens,
+        input_tokens=total,
         output_tokens=u.get("output_tokens"),
-        cached_tokens=u.get("cache_read_input_tokens"),
+        cached_tokens=read if isinstance(read, int) else None,
     )
 
 
