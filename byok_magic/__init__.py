@@ -42,12 +42,43 @@ def load_ipython_extension(ipython: Any) -> None:
 
     _magics = ByokMagics(ipython)
     ipython.register_magics(_magics)
+    _warm_up_after_first_cell(ipython)
+
+
+def _warm_up_after_first_cell(ipython: Any) -> None:
+    """Once the cell that loaded us has finished, resolve the keyring and build the HTTP client
+    in a background thread, so the first ``%%byok`` does not pay ~100 ms for them and
+    ``%load_ext`` itself stays cheap."""
+
+    def warm() -> None:
+        try:
+            from .profile import Profile
+            from .router import router
+
+            r = router()
+            r.store.status()
+            r.transport.client(Profile(name="warm-up", type="openai"))
+        except Exception:  # a warm-up must never disturb the notebook
+            pass
+
+    def once(*_: Any) -> None:
+        import contextlib
+        import threading
+
+        with contextlib.suppress(ValueError):
+            ipython.events.unregister("post_run_cell", once)
+        threading.Thread(target=warm, daemon=True, name="byok-warm-up").start()
+
+    ipython.events.register("post_run_cell", once)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Called by ``%unload_ext byok_magic``: the magics go away, nothing else is left behind."""
     global _magics
     mm = ipython.magics_manager
+    for cb in list(ipython.events.callbacks.get("post_run_cell", [])):
+        if getattr(cb, "__qualname__", "").startswith("_warm_up_after_first_cell"):
+            ipython.events.unregister("post_run_cell", cb)
     for kind in ("line", "cell"):
         mm.magics[kind].pop("byok", None)
     if _magics is not None:

@@ -29,6 +29,7 @@ class Stream:
         self.idle_s = timeouts.get("idle", DEFAULT_TIMEOUTS["idle"])
         self.total_s = timeouts.get("total", DEFAULT_TIMEOUTS["total"])
         self.stopped: str | None = None  # "first_token" | "idle" | "total" | "cancelled"
+        self.reusable = False  # the answer ended at its marker: drain, keep the connection
         self.response: httpx.Response | None = None
 
     def touch(self) -> None:

@@ -104,6 +104,8 @@ class KeyStore:
         self._status: tuple[float, BackendStatus, Any] | None = None
         self._lock = threading.Lock()
         self._io = threading.Lock()
+        # one resolution at a time: a warm-up thread and the first request share its result
+        self._resolving = threading.Lock()
 
     def __repr__(self) -> str:
         return f"KeyStore(service={self.service!r})"
@@ -114,6 +116,13 @@ class KeyStore:
     # -- which backend -------------------------------------------------------------------------
 
     def _resolve(self, refresh: bool = False) -> tuple[BackendStatus, Any]:
+        cached = self._status
+        if cached and not refresh and self.clock() < cached[0]:
+            return cached[1], cached[2]
+        with self._resolving:
+            return self._resolve_locked(refresh)
+
+    def _resolve_locked(self, refresh: bool) -> tuple[BackendStatus, Any]:
         now = self.clock()
         cached = self._status
         if cached and not refresh and now < cached[0]:

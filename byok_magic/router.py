@@ -37,8 +37,6 @@ class Answer:
     profile: str = ""
     provider: str = ""
     model: str = ""
-    text: str = ""
-    reasoning: str = ""
     usage: Usage | None = None
     finish: Finish | None = None
     error: errors.ByokError | None = None
@@ -51,6 +49,19 @@ class Answer:
     prompt: str | None = field(default=None, repr=False)
     _stream: Any = field(default=None, repr=False)
     _cancelled: bool = field(default=False, repr=False)
+    # pieces, joined on read: `text += piece` on an attribute copies the whole answer per chunk
+    _text: list[str] = field(default_factory=list, repr=False)
+    _reasoning: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def text(self) -> str:
+        """The answer so far."""
+        return "".join(self._text)
+
+    @property
+    def reasoning(self) -> str:
+        """Reasoning text so far (shown apart, never fed back as answer)."""
+        return "".join(self._reasoning)
 
     def cancel(self) -> None:
         """Stop this answer's stream from any thread (the connection closes at once)."""
@@ -67,11 +78,11 @@ class Answer:
         if isinstance(event, TextDelta):
             if self.first_token is None:
                 self.first_token = time.monotonic()
-            self.text += event.text
+            self._text.append(event.text)
         elif isinstance(event, ReasoningDelta):
             if self.first_token is None:
                 self.first_token = time.monotonic()
-            self.reasoning += event.text
+            self._reasoning.append(event.text)
         elif isinstance(event, Usage):
             self.usage = event
         elif isinstance(event, Finish):
@@ -201,6 +212,8 @@ class Router:
                         first = False
                         answer.add(event)
                         yield event
+                    if answer._stream is not None:
+                        answer._stream.reusable = True  # ended cleanly: keep the connection
                     break
                 except errors.AuthError:
                     # A renewable credential (an OAuth access token) rejected before any answer

@@ -196,10 +196,15 @@ class Transport:
             )
             self._watchdog.add(stream)
             failure: errors.ByokError | None = None
+            chunks = resp.iter_bytes()
             try:
-                for chunk in resp.iter_bytes():
+                for chunk in chunks:
                     stream.touch()
                     yield from decoder.feed(chunk)
+            except GeneratorExit:
+                if stream.reusable and stream.stopped is None:
+                    _drain(stream, chunks)
+                raise
             except Exception as exc:
                 failure = stream_error(exc, stream, wire.url)
             if failure is None and stream.stopped:
@@ -258,6 +263,21 @@ def _pin_hook(request: httpx.Request) -> None:
             "a request carrying a key was about to leave for another origin",
             "nothing was sent; check the profile's base URL",
         )
+
+
+def _drain(stream: Stream, chunks: Iterator[bytes], limit: int = 64 * 1024) -> None:
+    """Read what is left after the end marker (usually just the chunked terminator), so the
+    connection goes back to the pool instead of being dropped; never for more than a second."""
+    stream.idle_s = min(stream.idle_s, 1.0)
+    stream.touch()
+    read = 0
+    try:
+        for chunk in chunks:
+            read += len(chunk)
+            if read > limit:
+                return
+    except Exception:  # a server that hangs up here costs only the connection
+        return
 
 
 def _read_capped(resp: httpx.Response, limit: int = 256 * 1024) -> bytes:

@@ -64,6 +64,7 @@ class Seen:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    peer: tuple[str, int] = ("", 0)  # the client's address: the same port = a reused connection
 
     @property
     def json(self) -> Any:
@@ -166,6 +167,7 @@ class LoopbackServer:
             parse_qs(split.query),
             {k.lower(): v for k, v in h.headers.items()},
             body,
+            tuple(h.client_address[:2]),  # type: ignore[arg-type]
         )
         with self._lock:
             self.requests.append(seen)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -58,3 +59,30 @@ def test_load_ext_imports_nothing_heavy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_keyring_and_client_are_warmed_after_the_loading_cell(tmp_path):
+    """%load_ext stays cheap; when the loading cell finishes, a one-shot callback starts a
+    background warm-up, so the first %%byok does not pay for resolving the keyring and building
+    the HTTP client."""
+    code = (
+        "import sys, json, threading\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "ip = InteractiveShell.instance()\n"
+        "before = len(ip.events.callbacks['post_run_cell'])\n"
+        "ip.run_cell('%load_ext byok_magic')\n"
+        "for t in threading.enumerate():\n"
+        "    if t.name == 'byok-warm-up':\n"
+        "        t.join(30)\n"
+        "from byok_magic.router import router\n"
+        "r = router()\n"
+        "after = len(ip.events.callbacks['post_run_cell'])\n"
+        "print(json.dumps([r.store._status is not None, bool(r.transport._clients),\n"
+        "                  before == after]))\n"
+    )
+    env = {**os.environ, "BYOK_MAGIC_HOME": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    warmed_store, warmed_client, one_shot = json.loads(out.stdout.strip().splitlines()[-1])
+    assert warmed_store and warmed_client and one_shot

@@ -162,3 +162,21 @@ def test_unrelated_400_is_not_retried(router, loopback, memory_store, fake_key):
     with pytest.raises(errors.BadRequestError):
         router.ask("hi", "loop:m", temperature=0.5)
     assert len(loopback.seen()) == 1
+
+
+def test_connections_are_reused_after_a_complete_answer(router, loopback, memory_store, fake_key):
+    """The transport reads the stream's tail after [DONE], so the connection goes back to the
+    pool: the next request does not pay a new TCP (and TLS) handshake."""
+    _profile(router, loopback)
+    memory_store.set("loop", fake_key)
+    loopback.route("POST", "/v1/chat/completions", Reply.sse(chat_chunks(["a", "b"])))
+    from byok_magic.transport import Transport
+
+    router._transport = Transport()
+    try:
+        for _ in range(3):
+            assert router.ask("hi", "loop:m") == "ab"
+    finally:
+        router.transport.close()
+    peers = {s.peer for s in loopback.seen()}
+    assert len(peers) == 1, peers
