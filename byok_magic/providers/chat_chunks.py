@@ -23,6 +23,27 @@ class ChunkState:
         self.held = ""
 
     def chunk(self, chunk: Mapping[str, Any]) -> Iterator[Event]:
+        choices = chunk.get("choices")
+        if (  # the hot path: a plain content piece in an answer already known to be plain text
+            self.mode == "plain"
+            and type(choices) is list
+            and len(choices) == 1
+            and not chunk.get("usage")
+            and "error" not in chunk
+            and "x_groq" not in chunk
+        ):
+            choice = choices[0]
+            delta = choice.get("delta") if type(choice) is dict else None
+            if (
+                type(delta) is dict
+                and len(delta) == 1
+                and type(delta.get("content")) is str
+                and not choice.get("finish_reason")
+                and choice.get("index", 0) == 0
+            ):
+                if delta["content"]:
+                    yield TextDelta(delta["content"])
+                return
         if chunk.get("error"):
             raise stream_error(chunk["error"])
         for choice in chunk.get("choices") or ():  # Azure filter chunks have none

@@ -161,7 +161,7 @@ class OpenAIChatAdapter:
                 yield from state.flush()
                 yield normalise_finish(state.finish) if state.finish else Finish("stop", None)
                 return
-            if not data.strip():
+            if not data or data.isspace():
                 continue
             chunk = loads(data)
             if not isinstance(chunk, dict):
