@@ -260,12 +260,12 @@ def _keys_set(args: argparse.Namespace) -> int:
 
 def _keys_set_oauth(args: argparse.Namespace, profile: Profile, store: Any, label: str) -> int:
     """An OAuth credential from --file, --from TOOL, stdin (piped JSON) or a hidden prompt."""
-    from . import oauth, oauth_files
+    from . import oauth, oauth_files, oauth_locations
 
     if args.file and args.source:
         raise ConfigError("give either --file or --from, not both", "")
     if args.source:
-        text, where = oauth_files.read_source(args.source)
+        text, where = oauth_locations.read_source(args.source)
     elif args.file:
         text, where = oauth_files.read_file(args.file), args.file
     elif sys.stdin is not None and not sys.stdin.isatty():
@@ -307,7 +307,7 @@ def _keys_list(args: argparse.Namespace) -> int:
         note = src.note if src.note and not src.note.startswith("keyring unusable") else ""
         rows.append([name, src.source, src.kind, src.masked, note])
     print(_columns(rows))
-    from .oauth_files import found_text
+    from .oauth_locations import found_text
 
     found = found_text()
     if found:

@@ -190,7 +190,7 @@ def _keys(magics: ByokMagics, words: list[str]) -> None:
     args = p.parse_args(words)
     router = magics.router
     if args.action == "list":
-        from .oauth_files import found_markdown
+        from .oauth_locations import found_markdown
         from .reports import key_source
 
         rows = []
@@ -229,13 +229,13 @@ def _keys(magics: ByokMagics, words: list[str]) -> None:
 
 def _set_oauth(router: Any, name: str, path: str | None, source: str | None) -> str:
     """Store an OAuth credential from a file, a tool's default place, or a hidden prompt."""
-    from . import oauth, oauth_files
+    from . import oauth, oauth_files, oauth_locations
 
     where = ""
     if path and source:
         raise errors.ConfigError("give either --file or --from, not both", "")
     if source:
-        text, where = oauth_files.read_source(source)
+        text, where = oauth_locations.read_source(source)
     elif path:
         text, where = oauth_files.read_file(path), path
     else:

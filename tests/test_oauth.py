@@ -17,7 +17,8 @@ from IPython.utils.capture import capture_output
 from byok_magic import errors, oauth
 from byok_magic.config import Profile
 from byok_magic.credentials import Secret, describe, require
-from byok_magic.oauth_files import ToolLoginRefused, find_files, parse_credential
+from byok_magic.oauth_files import ToolLoginRefused, parse_credential
+from byok_magic.oauth_locations import find_files
 from tests.leakcheck import assert_no_secret, exception_texts
 from tests.oauth_helpers import (
     TokenEndpoint,
