@@ -79,6 +79,8 @@ class Answer:
             if self.first_token is None:
                 self.first_token = time.monotonic()
             self._text.append(event.text)
+            if len(self._text) >= 4096:  # fold now and then: 4,096 small strings cost ~200 KB
+                self._text[:] = ["".join(self._text)]
         elif isinstance(event, ReasoningDelta):
             if self.first_token is None:
                 self.first_token = time.monotonic()
