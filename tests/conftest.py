@@ -89,3 +89,21 @@ def router(byok_home: Path, memory_store: MemoryStore):
     from byok_magic.router import Router
 
     return Router(config=Config(home=byok_home), store=memory_store)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def ip(router):
+    """A real InteractiveShell with the extension loaded, using the test router."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    import byok_magic
+    from byok_magic import router as router_mod
+
+    shell = InteractiveShell.instance()
+    old = router_mod._router
+    router_mod._router = router
+    shell.run_line_magic("load_ext", "byok_magic")
+    yield shell
+    shell.run_line_magic("unload_ext", "byok_magic")
+    router_mod._router = old
+    byok_magic._magics = None

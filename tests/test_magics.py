@@ -2,29 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 from IPython.utils.capture import capture_output
 
 from byok_magic.config import Profile
 from tests.loopback import Reply, chat_chunks
-
-
-@pytest.fixture
-def ip(router):
-    """A real InteractiveShell with the extension loaded, using the test router."""
-    from IPython.core.interactiveshell import InteractiveShell
-
-    import byok_magic
-    from byok_magic import router as router_mod
-
-    shell = InteractiveShell.instance()
-    old = router_mod._router
-    router_mod._router = router
-    shell.run_line_magic("load_ext", "byok_magic")
-    yield shell
-    shell.run_line_magic("unload_ext", "byok_magic")
-    router_mod._router = old
-    byok_magic._magics = None
 
 
 def markdown_of(outputs) -> list[str]:
