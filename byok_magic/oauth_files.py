@@ -139,6 +139,15 @@ def expiry_of(data: Any) -> float | None:
     return _epoch(data.get("expiry"))
 
 
+def parse_iso(text: str) -> datetime:
+    """``datetime.fromisoformat`` that reads ``Z`` and any number of fractional-second digits
+    (Go writes up to 9, JavaScript 3) on Python 3.10 as 3.11+ does; ValueError otherwise."""
+    text = re.sub(
+        r"(\d\d:\d\d:\d\d)[.,](\d+)", lambda m: f"{m[1]}.{(m[2] + '00000')[:6]}", text.strip()
+    )
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def _epoch(value: Any, ms: bool = False) -> float | None:
     if isinstance(value, bool):
         return None
@@ -149,7 +158,7 @@ def _epoch(value: Any, ms: bool = False) -> float | None:
         if re.fullmatch(r"\d+(\.\d+)?", text):
             return _epoch(float(text), ms)
         try:
-            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            when = parse_iso(text)
         except ValueError:
             return None
         if when.tzinfo is None:

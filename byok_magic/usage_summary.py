@@ -35,8 +35,10 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
     units = {"h": "hours", "d": "days", "w": "weeks"}
     if len(t) > 1 and t[-1] in units and t[:-1].isdigit():
         return now - timedelta(**{units[t[-1]]: int(t[:-1])})
+    from .oauth_files import parse_iso
+
     try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        when = parse_iso(text)
     except ValueError:
         raise ConfigError(
             f"cannot read {text!r} as a date",

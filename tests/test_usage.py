@@ -327,6 +327,16 @@ def test_parse_when():
     assert parse_when("2025-06-01").isoformat() == "2025-06-01T00:00:00+00:00"
     with pytest.raises(errors.ConfigError):
         parse_when("last tuesday")
+    # What 3.11's fromisoformat reads and 3.10's does not: any count of fractional digits.
+    assert parse_when("2025-06-01T12:00:00.5Z").isoformat() == "2025-06-01T12:00:00.500000+00:00"
+
+
+def test_token_expiry_with_nanoseconds():
+    """Go's oauth2 writes RFC 3339 with up to 9 fractional digits (3.10 needs help reading it)."""
+    from byok_magic.oauth_files import expiry_of
+
+    assert expiry_of({"expiry": "2024-06-01T12:34:56.123456789-07:00"}) == 1717270496.123456
+    assert expiry_of({"expiry": "2024-06-01T19:34:56.1Z"}) == 1717270496.1
 
 
 def test_deleting_the_file_is_safe(setup, loopback, byok_home):
