@@ -322,18 +322,14 @@ def _keys_delete(args: argparse.Namespace) -> int:
     name = args.name
     if not _NAME_RE.match(name):
         raise ConfigError(f"{name!r} is not a profile name", "see `byok keys list`")
+    from .credentials import delete_secrets, deleted_message
+
     store = keystore()
-    suffixes = ("#bearer",) if args.bearer else ("", "#bearer", "#oauth")
-    gone = [s for s in suffixes if store.delete(name + s)]
-    kinds = {"": "API key", "#bearer": "bearer token", "#oauth": "OAuth credential"}
+    gone = delete_secrets(name, store, "#bearer" if args.bearer else None)
     if not gone:
         what = "bearer token" if args.bearer else "secret"
         raise KeyStoreError(f"no {what} is stored for profile {name!r} in {store.label}", "")
-    print(f"Deleted the {', '.join(kinds[s] for s in gone)} for profile {name!r}.")
-    profile = Config().profiles().get(name)
-    left = [v for v in (profile.env_vars if profile else ()) if os.environ.get(v)]
-    if left:
-        print(f"note: {left[0]} is still set in the environment, so byok still has a key.")
+    print(deleted_message(name, gone, Config().profiles().get(name)))
     return 0
 
 

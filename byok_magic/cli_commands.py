@@ -11,7 +11,6 @@ import sys
 from typing import TYPE_CHECKING
 
 from .cli import command
-from .errors import ByokError
 
 if TYPE_CHECKING:
     from .router import Router
@@ -87,25 +86,15 @@ def _models_parser(p: argparse.ArgumentParser) -> None:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from .credentials import describe
-    from .reports import MODEL_HEADERS, model_rows, text_table
+    from .reports import MODEL_HEADERS, model_listing, text_table
 
     r = _router()
     names = [args.profile] if args.profile else sorted(r.config.profiles())
-    rows: list[list[object]] = []
-    failed = 0
-    for name in names:
-        prof = r.config.get(name)
-        has_secret = describe(prof, r.store).source not in ("none",)
-        try:
-            rows += model_rows(r.list_models(name, refresh=args.refresh), has_secret)
-        except ByokError as err:
-            if args.profile:
-                raise
-            failed += 1
-            sys.stderr.write(f"byok: {name}: {err.cause}\n")
+    rows, problems = model_listing(r, names, args.refresh, strict=bool(args.profile))
+    for problem in problems:
+        sys.stderr.write(f"byok: {problem}\n")
     print(text_table(MODEL_HEADERS, rows) if rows else "no models found")
-    return 0 if rows or not failed else 1
+    return 0 if rows or not problems else 1
 
 
 @command("ask", "ask one question and stream the answer to stdout")
@@ -149,8 +138,16 @@ def _ask(args: argparse.Namespace) -> int:
                 out.flush()
             elif isinstance(event, ReasoningDelta) and args.show_reasoning:
                 sys.stderr.write(event.text)
-    finally:
         if answer.text and not answer.text.endswith("\n"):
             out.write("\n")
+            out.flush()
+    except BrokenPipeError:  # `byok ask … | head`: the reader has enough; leave quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        answer.cancel()
+        return 0
+    if args.show_reasoning and answer.reasoning and not answer.reasoning.endswith("\n"):
+        sys.stderr.write("\n")
     sys.stderr.write(footer(answer) + "\n")
     return 0

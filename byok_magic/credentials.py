@@ -303,3 +303,24 @@ def describe(profile: Profile, store: KeyStore | None = None) -> KeySource:
         source = "none" if profile.needs_secret else "not needed"
         return KeySource(profile.name, source, note=note if profile.needs_secret else "")
     return KeySource(profile.name, cred.source, cred.secret.masked, cred.kind, note)
+
+
+SECRET_KINDS = {"": "API key", "#bearer": "bearer token", "#oauth": "OAuth credential"}
+
+
+def delete_secrets(name: str, store: KeyStore, only: str | None = None) -> list[str]:
+    """Delete what the keyring holds for profile ``name`` (``only``: ``"#bearer"`` or
+    ``"#oauth"``; default everything); the kinds that were there, e.g. ``["API key"]``."""
+    suffixes = (only,) if only is not None else tuple(SECRET_KINDS)
+    return [SECRET_KINDS[s] for s in suffixes if store.delete(name + s)]
+
+
+def deleted_message(name: str, gone: list[str], profile: Profile | None) -> str:
+    """What a delete did, the same words in a notebook and a terminal."""
+    if not gone:
+        return f"Nothing was stored for profile {name!r}."
+    text = f"Deleted the {' and '.join(gone)} for profile {name!r}."
+    left = [v for v in (profile.env_vars if profile else ()) if os.environ.get(v)]
+    if left:
+        text += f" Note: {left[0]} is still set in the environment, so byok still has a key."
+    return text

@@ -42,9 +42,10 @@ def parser(name: str) -> _Parser:
 
 
 def show(markdown: str) -> None:
-    from IPython.display import Markdown, display
+    """Markdown for notebooks; the same source as text/plain for terminals and text frontends."""
+    from IPython.display import display
 
-    display(Markdown(markdown))
+    display({"text/markdown": markdown, "text/plain": markdown}, raw=True)
 
 
 def run_line_command(magics: ByokMagics, words: list[str]) -> None:
@@ -190,13 +191,16 @@ def _keys(magics: ByokMagics, words: list[str]) -> None:
     args = p.parse_args(words)
     router = magics.router
     if args.action == "list":
+        from .credentials import describe
         from .oauth_locations import found_markdown
-        from .reports import key_source
 
         rows = []
         for name, prof in sorted(router.config.profiles().items()):
-            rows.append([name, *key_source(prof, router)])
-        show(table(("profile", "secret from", "secret"), rows) + found_markdown())
+            src = describe(prof, router.store)
+            rows.append([name, src.source, src.kind, src.masked])
+        note = router.store.status()
+        head = "" if note.ok else f"The keyring is unusable ({note.reason}).\n\n"
+        show(head + table(("profile", "secret from", "kind", "secret"), rows) + found_markdown())
         return
     if not args.name:
         raise errors.ConfigError(f"`%byok keys {args.action}` needs a profile name", "")
@@ -206,10 +210,11 @@ def _keys(magics: ByokMagics, words: list[str]) -> None:
     if args.oauth:
         user, what = f"{args.name}#oauth", "OAuth credential"
     if args.action == "delete":
-        gone = router.store.delete(user)
-        show(
-            f"{what} for `{args.name}` deleted." if gone else f"No stored {what} for `{args.name}`."
-        )
+        from .credentials import delete_secrets, deleted_message
+
+        only = "#bearer" if args.bearer else "#oauth" if args.oauth else None
+        gone = delete_secrets(args.name, router.store, only)
+        show(deleted_message(args.name, gone, router.config.profiles().get(args.name)))
         return
     if args.oauth:
         show(_set_oauth(router, args.name, args.file, args.source))
@@ -271,8 +276,7 @@ def _hidden_prompt(prompt: str) -> str:
 
 @command("models")
 def _models(magics: ByokMagics, words: list[str]) -> None:
-    from .credentials import describe
-    from .reports import MODEL_HEADERS, model_rows, table
+    from .reports import MODEL_HEADERS, model_listing, table
 
     p = parser("models")
     p.add_argument("profile", nargs="?")
@@ -280,22 +284,10 @@ def _models(magics: ByokMagics, words: list[str]) -> None:
     args = p.parse_args(words)
     router = magics.router
     names = [args.profile] if args.profile else sorted(router.config.profiles())
-    rows: list[list[object]] = []
-    problems: list[str] = []
-    for name in names:
-        prof = router.config.get(name)
-        has_secret = describe(prof, router.store).source != "none"
-        try:
-            models = router.list_models(name, refresh=args.refresh)
-        except errors.ByokError as err:
-            if args.profile:
-                raise
-            problems.append(f"- `{name}`: {err.cause}")
-            continue
-        rows += model_rows(models, has_secret)
+    rows, problems = model_listing(router, names, args.refresh, strict=bool(args.profile))
     text = table(MODEL_HEADERS, rows) if rows else "No models found."
     if problems:
-        text += "\n\nCould not list:\n" + "\n".join(problems)
+        text += "\n\nCould not list:\n" + "\n".join(f"- {p}" for p in problems)
     show(text)
 
 

@@ -36,9 +36,9 @@ def _refuse_secrets(text: str) -> None:
 
 
 def _show_markdown(text: str) -> None:
-    from IPython.display import Markdown, display
+    from .line_commands import show
 
-    display(Markdown(text))
+    show(text)
 
 
 def _show_error(err: errors.ByokError) -> None:
@@ -69,7 +69,7 @@ class ByokMagics(Magics):
 
     # -- %%byok ----------------------------------------------------------------------------------
 
-    @magic_arguments()
+    @magic_arguments(name="%byok")  # shown as %%byok in the usage line
     @argument("targets", nargs="*", help="PROFILE:MODEL (or PROFILE); several compare models")
     @argument("-s", "--system", help="system prompt")
     @argument("-t", "--temperature", type=float, help="sampling temperature")
@@ -207,7 +207,7 @@ class ByokMagics(Magics):
 
     # -- %byok -----------------------------------------------------------------------------------
 
-    @magic_arguments()
+    @magic_arguments(name="byok")
     @argument(
         "command",
         nargs="?",

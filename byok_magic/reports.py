@@ -93,6 +93,43 @@ def model_rows(models: Iterable[ModelInfo], has_secret: bool) -> list[list[objec
 MODEL_HEADERS = ("target", "name", "capabilities", "")
 
 
+def model_listing(
+    router: Router, names: Iterable[str], refresh: bool = False, strict: bool = False
+) -> tuple[list[list[object]], list[str]]:
+    """Rows for ``models`` across profiles, and one line per profile that could not be listed.
+
+    A profile that needs a key and has none is not contacted (its cached list, if any, is shown
+    marked 🔑); with ``strict`` (one profile asked for by name) its error is raised instead.
+    """
+    from .credentials import describe
+    from .errors import ByokError
+
+    rows: list[list[object]] = []
+    problems: list[str] = []
+    from .models import cached
+
+    for name in names:
+        prof = router.config.get(name)
+        has_secret = describe(prof, router.store).source not in ("none",)
+        if not strict and not has_secret and prof.needs_secret:
+            # not contacted: offline, each cloud preset would cost a connect timeout
+            known = cached(prof)
+            if known:
+                rows += model_rows(known, has_secret)
+            else:
+                rows.append([f"{name}:…", "", "", f"🔑 key required: `keys set {name}`"])
+            continue
+        try:
+            models = router.list_models(name, refresh=refresh)
+        except ByokError as err:
+            if strict:
+                raise
+            problems.append(f"{name}: {err.cause}")
+            continue
+        rows += model_rows(models, has_secret)
+    return rows, problems
+
+
 def footer(answer: Answer, user_prices: Mapping[str, Any] | None = None) -> str:
     """``openai:gpt-4.1-mini · 12 in / 340 out tokens · $0.0006 · 2.1 s``.
 

@@ -86,6 +86,10 @@ class Router:
         reasoning_effort: str | None = None,
     ) -> tuple[Profile, ChatRequest]:
         """Resolve ``target`` and build the provider-neutral request."""
+        if not prompt or not prompt.strip():
+            raise errors.ConfigError(
+                "the prompt is empty: nothing was sent", "write the question in the cell"
+            )
         profile, model = self.config.resolve(target)
         req = ChatRequest(
             model=model,
@@ -234,7 +238,7 @@ class Router:
 
     def list_models(self, profile_name: str, refresh: bool = False) -> list[ModelInfo]:
         """Models a profile offers: a registered lister, the profile file, or live discovery."""
-        from .credentials import lookup
+        from .credentials import lookup, require
         from .providers import adapter_for
 
         profile = self.config.get(profile_name)
@@ -248,6 +252,13 @@ class Router:
         profile = self._discover(profile)
         adapter = adapter_for(profile)
         credential = lookup(profile, self.store, self.transport)
+        try:  # some servers list their models without a key, so ask even without one
+            return discover(adapter, profile, credential, self.transport, refresh=refresh)
+        except errors.AuthError:
+            if credential is not None or not profile.needs_secret:
+                raise
+        # This one wants a key and none was sent: say how to add one, not "key rejected".
+        credential = require(profile, self.store, self.transport)
         return discover(adapter, profile, credential, self.transport, refresh=refresh)
 
 

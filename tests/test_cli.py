@@ -205,7 +205,7 @@ def test_a_shadowing_env_var_is_mentioned(monkeypatch, capsys, fake_key):
         assert main(["keys", "delete", "openai"]) == 0
     out = capsys.readouterr().out
     assert "note: OPENAI_API_KEY is also set; the stored API key is used first." in out
-    assert "note: OPENAI_API_KEY is still set in the environment" in out
+    assert "Note: OPENAI_API_KEY is still set in the environment" in out
 
 
 def test_insecure_file_store_only_when_opted_in(no_keyring_env, fake_key):

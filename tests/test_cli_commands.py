@@ -80,3 +80,20 @@ def test_ask_errors_are_one_line(loopback, byok_home, fake_key):
     assert r.returncode == 2 and "no profile named 'nope'" in r.stderr
     r = byok("ask", "-t", "loop:m", fake_key)
     assert r.returncode == 2 and "rotate" in r.stderr and fake_key not in r.stderr
+
+
+def test_ask_into_a_closed_pipe_exits_quietly(loopback, byok_home, fake_key):
+    byok("add", "loop", "--type", "openai", "--base-url", loopback.url + "/v1", "--key-env", "K")
+    loopback.route(
+        "POST", "/v1/chat/completions", Reply.sse(chat_chunks(["word "] * 20000), delay=0)
+    )
+    proc = subprocess.run(
+        f"{sys.executable} -m byok_magic.cli ask -t loop:m hi | head -c 20",
+        shell=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "K": fake_key},
+        timeout=60,
+    )
+    assert proc.stdout == "word " * 4
+    assert proc.stderr == ""

@@ -233,3 +233,58 @@ def test_threads_survive_switching_providers(ip, router, loopback, memory_store,
         ("assistant", "from claude"),
         ("user", "three"),
     ]
+
+
+def test_outputs_read_as_text_in_a_terminal(ip, router):
+    """Terminal IPython and text frontends get the Markdown source, not an object repr."""
+    with capture_output() as cap:
+        ip.run_line_magic("byok", "")
+        ip.run_cell_magic("byok", "nosuchprofile:m", "hi")
+    plain = [o.data.get("text/plain", "") for o in cap.outputs]
+    assert all("IPython.core.display" not in p for p in plain)
+    assert any("default target" in p for p in plain)
+    assert any("no profile named 'nosuchprofile'" in p for p in plain)
+
+
+def test_help_names_the_magics_as_typed(ip):
+    cell_doc = ip.magics_manager.magics["cell"]["byok"].__doc__
+    line_doc = ip.magics_manager.magics["line"]["byok"].__doc__
+    assert "%%byok [-s SYSTEM]" in cell_doc and "byok_cell" not in cell_doc
+    assert "%byok [command]" in line_doc and "byok_line" not in line_doc
+
+
+def test_a_blank_cell_sends_nothing(ip, router, loopback, memory_store, fake_key):
+    _loop_profile(router, loopback, fake_key, memory_store)
+    with capture_output() as cap:
+        ip.run_cell_magic("byok", "loop:m", "   \n\t\n")
+    assert "the prompt is empty" in "\n".join(markdown_of(cap.outputs))
+    assert loopback.seen() == []
+
+
+def test_models_without_a_key_say_how_to_add_one(ip, router, loopback, memory_store, fake_key):
+    router.config.add(Profile(name="nokey", type="openai", base_url=loopback.url + "/v1"))
+    loopback.route("GET", "/v1/models", Reply.json({"error": {"message": "no auth"}}, status=401))
+    with capture_output() as cap:
+        ip.run_line_magic("byok", "models nokey")
+    out = "\n".join(markdown_of(cap.outputs))
+    assert "no API key for profile 'nokey'" in out and "rejected" not in out
+    # listing every profile contacts only those that have a key (or need none)
+    _loop_profile(router, loopback, fake_key, memory_store)
+    loopback.route("GET", "/v1/models", Reply.json({"data": [{"id": "m1"}]}))
+    before = len(loopback.seen())
+    with capture_output() as cap:
+        ip.run_line_magic("byok", "models")
+    out = "\n".join(markdown_of(cap.outputs))
+    assert "loop:m1" in out
+    assert "openai:…" in out and "🔑 key required" in out
+    assert len(loopback.seen()) == before + 1
+
+
+def test_keys_delete_removes_key_and_bearer(ip, router, loopback, memory_store, fake_key):
+    _loop_profile(router, loopback, fake_key, memory_store)
+    memory_store.set("loop#bearer", fake_key + "-bearer")
+    with capture_output() as cap:
+        ip.run_line_magic("byok", "keys delete loop")
+    out = "\n".join(markdown_of(cap.outputs))
+    assert "Deleted the API key and bearer token for profile 'loop'." in out
+    assert memory_store.values == {}

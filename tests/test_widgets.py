@@ -554,4 +554,4 @@ def test_kernel_frontend_drive_leaves_no_key(tmp_path, byok_home, loopback, fake
     stored = "".join(o.get("text", "") for o in nb.cells[4].outputs)
     assert ids["field"] in stored and find_secret(stored, fake_key) is None
     deleted = "".join(json.dumps(o.get("data", {})) for o in nb.cells[6].outputs)
-    assert "deleted" in deleted
+    assert "Deleted the API key" in deleted
