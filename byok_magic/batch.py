@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -24,6 +25,10 @@ class Progress:
         self.done = self.failed = 0
         self.started = time.monotonic()
         self._publish, self._stream = resolve_sink(publish)
+        if (
+            self._stream is sys.stdout
+        ):  # a terminal: progress on stderr, and only if a person sees it
+            self._stream = sys.stderr if sys.stderr.isatty() else None
         self._id = f"byok-batch-{id(self):x}-{time.time_ns()}"
         self._shown = False
         self._last = 0.0
@@ -67,8 +72,10 @@ def ask_many(
 ) -> list[str | errors.ByokError]:
     """Answers in the order of ``prompts``; a failed item holds its :class:`ByokError`.
 
-    At most ``concurrency`` requests are in flight. An interrupt cancels what is running and
-    what has not started, and re-raises.
+    At most ``concurrency`` requests are in flight. An error that every item would hit (a
+    rejected or missing key, a bad target) stops the batch: items not sent yet get the same
+    error instead of a request each. An interrupt cancels what is running and what has not
+    started, and re-raises.
     """
     items = list(prompts)
     if concurrency < 1:
@@ -95,6 +102,7 @@ def ask_many(
             pass
         return answer.text
 
+    fatal: errors.ByokError | None = None
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="byok-batch")
     pending = iter(enumerate(items))
     try:
@@ -113,11 +121,13 @@ def ask_many(
                 except Exception as exc:
                     value = errors.ByokError(f"unexpected failure: {type(exc).__name__}")
                 results[i] = value
+                if isinstance(value, _FATAL):
+                    fatal = value
                 if bar is not None:
                     bar.step(not isinstance(value, errors.ByokError))
                 if on_result is not None:
                     on_result(i, value)
-                nxt = next(pending, None)
+                nxt = next(pending, None) if fatal is None else None
                 if nxt is not None:
                     live[pool.submit(one, *nxt)] = nxt[0]
     except KeyboardInterrupt:
@@ -129,4 +139,21 @@ def ask_many(
         raise
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+    if fatal is not None:
+        for i, r in enumerate(results):
+            if r is None:
+                results[i] = fatal
+                if bar is not None:
+                    bar.step(False)
     return [r if r is not None else errors.ByokError("not run") for r in results]
+
+
+# Errors that every other item of the batch would hit too.
+_FATAL = (
+    errors.AuthError,
+    errors.PermissionDenied,
+    errors.MissingKeyError,
+    errors.ConfigError,
+    errors.KeyStoreError,
+    errors.SecurityError,
+)

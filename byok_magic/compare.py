@@ -82,7 +82,10 @@ def run_comparison(magics: ByokMagics, targets: list[str], prompt: str, args: An
             labels.append(target)
             problems.append((i, err))
     thread = None if args.no_history else args.thread
-    answers = [Answer(target=label, thread=thread) for label in labels]
+    answers = [
+        Answer(target=label, thread=thread, notes=list(getattr(args, "notes", [])))
+        for label in labels
+    ]
     grid = CompareGrid(labels)
     for i, problem in problems:
         answers[i].error = problem

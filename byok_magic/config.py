@@ -171,6 +171,15 @@ class Config:
     def get(self, name: str) -> Profile:
         profiles = self.profiles()
         if name not in profiles:
+            import difflib
+
+            lower = {n.lower(): n for n in profiles}
+            close = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.6)
+            if close:
+                raise ConfigError(
+                    f"no profile named {name!r}: did you mean {lower[close[0]]!r}?",
+                    f"profiles: {', '.join(sorted(profiles))}",
+                )
             known = ", ".join(sorted(profiles)) or "none"
             raise ConfigError(
                 f"no profile named {name!r}",
@@ -194,7 +203,8 @@ class Config:
         if not model:
             raise NoModelError(
                 f"no model: profile {name!r} has no default model",
-                f"give {name}:MODEL, or set a default with `%byok use {name}:MODEL`",
+                f"give {name}:MODEL (`%byok models {name}` lists them), or give the profile "
+                f"a default with `%byok add {name} --model MODEL`",
             )
         return profile, model
 

@@ -58,8 +58,16 @@ def render_value(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
     return text
 
 
-def interpolate(prompt: str, ns: Mapping[str, Any], limit: int = MAX_VALUE_CHARS) -> str:
-    """Replace references to existing variables; leave every other brace as typed."""
+def interpolate(
+    prompt: str,
+    ns: Mapping[str, Any],
+    limit: int = MAX_VALUE_CHARS,
+    truncated: list[str] | None = None,
+) -> str:
+    """Replace references to existing variables; leave every other brace as typed.
+
+    References whose value was cut to ``limit`` characters are appended to ``truncated``.
+    """
 
     def sub(m: re.Match[str]) -> str:
         if m.group(1) is not None:
@@ -67,6 +75,9 @@ def interpolate(prompt: str, ns: Mapping[str, Any], limit: int = MAX_VALUE_CHARS
         value = _lookup(m.group(2), ns)
         if value is _MISSING:
             return m.group(0)
-        return render_value(value, limit)
+        text = render_value(value, limit)
+        if truncated is not None and text.endswith(" more characters truncated]"):
+            truncated.append(m.group(2))
+        return text
 
     return _PATTERN.sub(sub, prompt)

@@ -32,6 +32,9 @@ class _Parser(argparse.ArgumentParser):
     def exit(self, status: int = 0, message: str | None = None) -> Any:
         raise _HelpShown(self.format_help())
 
+    def print_help(self, file: Any = None) -> None:
+        pass  # exit() shows it, once, as Markdown
+
 
 class _HelpShown(Exception):
     pass
@@ -296,6 +299,10 @@ def _reset(magics: ByokMagics, words: list[str]) -> None:
     p = parser("reset")
     p.add_argument("thread", nargs="?")
     args = p.parse_args(words)
+    known = magics.threads.names()
+    if args.thread and args.thread not in known:
+        show(f"No thread named `{args.thread}` (threads: {', '.join(known) or 'none yet'}).")
+        return
     magics.threads.reset(args.thread)
     show(f"Thread `{args.thread}` forgotten." if args.thread else "All threads forgotten.")
 

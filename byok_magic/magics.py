@@ -109,7 +109,9 @@ class ByokMagics(Magics):
         if not args.no_interpolate and self.shell is not None:
             from .interpolate import interpolate
 
-            prompt = interpolate(prompt, self.shell.user_ns)
+            cut: list[str] = []
+            prompt = interpolate(prompt, self.shell.user_ns, truncated=cut)
+            args.notes = [f"{{{ref}}} was cut to 20,000 characters" for ref in cut]
         targets = args.targets or [None]
         if len(targets) > 1:
             from .compare import run_comparison
@@ -159,6 +161,7 @@ class ByokMagics(Magics):
         req, dropped = self.fit_window(profile, req)
         live = LiveAnswer(label, format=args.format, show_reasoning=args.show_reasoning)
         answer = Answer(target=label, thread=None if args.no_history else args.thread)
+        answer.notes += getattr(args, "notes", [])
         if dropped:
             answer.notes.append(
                 f"{dropped} earlier exchange{'s' if dropped > 1 else ''} left out to fit the "

@@ -145,18 +145,19 @@ def request_cost(
 ) -> float | None:
     """USD for one request, or None when unknown.
 
-    Unknown when the model has no price. With a price: a failed request that reported no usage
-    cost nothing; an answer that completed or was interrupted without reporting usage has an
-    unknown cost (the provider billed tokens nobody counted).
+    A failed request that reported no usage cost nothing, whatever the price. Otherwise unknown
+    when the model has no price, or when an answer that completed or was interrupted reported
+    no usage (the provider billed tokens nobody counted).
     """
-    price = price_for(profile, model, user_prices)
-    if price is None:
-        return None
-    if usage is None or (
+    no_usage = usage is None or (
         getattr(usage, "input_tokens", None) is None
         and getattr(usage, "output_tokens", None) is None
-    ):
-        return None if status in ("ok", "interrupted") else 0.0
+    )
+    if no_usage and status not in ("ok", "interrupted"):
+        return 0.0  # refused before any token was produced: nothing to pay, price or not
+    price = price_for(profile, model, user_prices)
+    if price is None or no_usage:
+        return None
     return price.cost(usage.input_tokens, usage.output_tokens, usage.cached_tokens)
 
 

@@ -22,9 +22,8 @@ def key_source(profile: Profile, router: Router) -> tuple[str, str]:
     """
     from .credentials import describe
 
-    src = describe(profile, router.store)
-    source = f"{src.source} ({src.note})" if src.note else src.source
-    return (source, src.masked or "")
+    src = describe(profile, router.store)  # an unusable keyring is said once, in the header
+    return (src.source, src.masked or "")
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -60,7 +59,8 @@ PROFILE_HEADERS = ("profile", "type", "base URL", "default model", "secret from"
 
 def status_markdown(router: Router) -> str:
     """What `%byok` shows: the default target, the keyring, every profile and its secret."""
-    default = router.config.default_target() or "(none: `%byok use PROFILE:MODEL`)"
+    target = router.config.default_target()
+    default = f"`{target}`" if target else "none (`%byok use PROFILE:MODEL` sets one)"
     try:
         st = router.store.status()
         keyring_line = (
@@ -69,7 +69,7 @@ def status_markdown(router: Router) -> str:
     except Exception as exc:  # a broken keyring must not break the status page
         keyring_line = f"keyring: unavailable ({type(exc).__name__})"
     return (
-        f"**byok** · default target: `{default}` · {keyring_line}\n\n"
+        f"**byok** · default target: {default} · {keyring_line}\n\n"
         + table(PROFILE_HEADERS, profile_rows(router))
         + f"\n\nProfiles file: `{router.config.path}`"
     )

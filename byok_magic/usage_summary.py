@@ -81,6 +81,7 @@ class Group:
     cached_tokens: int = 0
     cost: float = 0.0
     priced: int = 0
+    free: int = 0  # refused before any token: costs nothing whether or not the model is priced
     ttfts: list[float] = field(default_factory=list)
     totals: list[float] = field(default_factory=list)
 
@@ -97,7 +98,9 @@ class Group:
         self.output_tokens += row["output_tokens"] or 0
         self.reasoning_tokens += row["reasoning_tokens"] or 0
         self.cached_tokens += row["cached_tokens"] or 0
-        if cost is not None:
+        if cost == 0.0 and status not in ("ok", "interrupted"):
+            self.free += 1
+        elif cost is not None:
             self.cost += cost
             self.priced += 1
         if row["ttft"] is not None:
@@ -107,12 +110,15 @@ class Group:
 
     @property
     def known_cost(self) -> float | None:
-        """The summed cost of the priced requests; None when none is priced."""
-        return self.cost if self.priced else None
+        """The summed cost of the priced requests; None when none is priced (a group of
+        requests that were all refused before any token cost 0)."""
+        if self.priced:
+            return self.cost
+        return 0.0 if self.free == self.requests else None
 
     @property
     def cost_complete(self) -> bool:
-        return self.priced == self.requests
+        return self.priced + self.free == self.requests
 
     @property
     def median_ttft(self) -> float | None:

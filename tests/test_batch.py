@@ -58,3 +58,16 @@ def test_progress_in_a_shell_is_a_live_display(router, loopback, memory_store, f
     texts = [o.data.get("text/plain", "") for o in cap.outputs]
     assert texts and "3/3" in texts[-1]
     assert any(getattr(o, "update", False) for o in cap.outputs)
+
+
+def test_a_rejected_key_stops_the_batch(router, loopback, memory_store, fake_key):
+    router.config.add(Profile(name="loop", type="openai", base_url=loopback.url + "/v1"))
+    memory_store.set("loop", fake_key)
+    loopback.route(
+        "POST", "/v1/chat/completions", Reply.json({"error": {"message": "bad key"}}, status=401)
+    )
+    results = ask_many(
+        router, [f"p{i}" for i in range(30)], "loop:m", concurrency=2, progress=False
+    )
+    assert all(isinstance(r, errors.AuthError) for r in results)
+    assert len(loopback.seen()) <= 3, "after a 401 the rest of the batch is not sent"

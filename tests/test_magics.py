@@ -288,3 +288,14 @@ def test_keys_delete_removes_key_and_bearer(ip, router, loopback, memory_store, 
     out = "\n".join(markdown_of(cap.outputs))
     assert "Deleted the API key and bearer token for profile 'loop'." in out
     assert memory_store.values == {}
+
+
+def test_a_cut_variable_is_said_in_the_footer(ip, router, loopback, memory_store, fake_key):
+    _loop_profile(router, loopback, fake_key, memory_store)
+    loopback.route("POST", "/v1/chat/completions", Reply.sse(chat_chunks(["ok"])))
+    ip.user_ns["big"] = "A" * 100_000
+    with capture_output() as cap:
+        ip.run_cell_magic("byok", "loop:m --no-history", "{big}")
+    sent = loopback.seen()[0].json["messages"][-1]["content"]
+    assert sent.startswith("A" * 20_000) and "80,000 more characters truncated" in sent
+    assert "{big} was cut to 20,000 characters" in markdown_of(cap.outputs)[-1]
