@@ -105,6 +105,13 @@ def run_comparison(magics: ByokMagics, targets: list[str], prompt: str, args: An
         for i, _ in live:
             if answers[i].ended is None or answers[i].error is not None:
                 grid.fail(i, "stopped", kind="stopped")
+        stopped = True
+    else:
+        stopped = False
     grid.close()
     if args.out and magics.shell is not None:
         magics.shell.user_ns[args.out] = {a.target: a.text for a in answers}
+    if stopped:
+        raise errors.CellFailed("stopped; the answers so far are kept")
+    if all(a.error is not None for a in answers):
+        raise errors.CellFailed("every model failed (each column says why)")

@@ -151,3 +151,16 @@ class ProtocolError(ByokError):
     """The reply was not in the shape that was asked for (e.g. HTML where a stream was due)."""
 
     kind = "protocol"
+
+
+class CellFailed(Exception):
+    """Raised by the magics after they have shown their one clear message, so the cell counts
+    as failed (Run All stops, nbclient and papermill report it) without printing a traceback:
+    IPython shows ``_render_traceback_`` instead of one."""
+
+    def __init__(self, summary: str) -> None:
+        super().__init__(summary)
+        self.summary = summary
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"byok: {self.summary}"]

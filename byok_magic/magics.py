@@ -45,6 +45,9 @@ def _show_error(err: errors.ByokError) -> None:
     _show_markdown(f"⚠️ **{err.cause}**" + (f"  \n{err.fix}" if err.fix else ""))
 
 
+_FAILED = "the request failed (the message above says why)"
+
+
 def first_code_block(text: str) -> str | None:
     m = _CODE_BLOCK.search(text)
     return m.group(1) if m else None
@@ -101,10 +104,10 @@ class ByokMagics(Magics):
             args = self.byok_cell.parser.parse_args(shlex.split(line))
         except errors.ByokError as err:
             _show_error(err)
-            return
+            raise errors.CellFailed("nothing was sent (the message above says why)") from None
         except (Exception, SystemExit) as exc:  # argparse usage errors, unbalanced quotes
             _show_markdown(f"⚠️ **{exc}**  \nSee `%%byok?` for the options.")
-            return
+            raise errors.CellFailed("nothing was sent: see `%%byok?`") from None
         prompt = cell[:-1] if cell.endswith("\n") else cell
         if not args.no_interpolate and self.shell is not None:
             from .interpolate import interpolate
@@ -156,7 +159,7 @@ class ByokMagics(Magics):
             profile, req = self.router.request(prompt, target, history=history, **self.params(args))
         except errors.ByokError as err:
             _show_error(err)
-            return
+            raise errors.CellFailed("nothing was sent (the message above says why)") from None
         label = f"{profile.name}:{req.model}"
         req, dropped = self.fit_window(profile, req)
         live = LiveAnswer(label, format=args.format, show_reasoning=args.show_reasoning)
@@ -168,17 +171,23 @@ class ByokMagics(Magics):
                 "context window"
             )
         live.start()
+        failed: str | None = None
         try:
             for event in self.router.stream(profile, req, answer):
                 live.feed(event)
         except errors.ByokError as err:
             live.fail(str(err), kind="error")
+            failed = _FAILED
         except KeyboardInterrupt:
-            # The user stopped this answer: keep what arrived, say so, and let the next cell run.
+            # Keep what arrived and say so; the cell fails quietly, so Run All stops here as
+            # it does on any interrupt, and the next cell works.
             live.fail("stopped", kind="stopped")
+            failed = "stopped; the answer so far is kept"
         else:
             live.finish(footer(answer))
         self.after_answer(answer, args, prompt, key)
+        if failed:
+            raise errors.CellFailed(failed)
 
     def fit_window(self, profile: Any, req: Any) -> tuple[Any, int]:
         """Trim the oldest history so the request fits the model's context window, if known."""
@@ -247,11 +256,12 @@ class ByokMagics(Magics):
             words = shlex.split(line)
         except errors.ByokError as err:
             _show_error(err)
-            return
+            raise errors.CellFailed("the command was not run") from None
         except ValueError as exc:
             _show_markdown(f"⚠️ **cannot parse the line: {exc}**")
-            return
+            raise errors.CellFailed("the command was not run") from None
         try:
             run_line_command(self, words)
         except errors.ByokError as err:
             _show_error(err)
+            raise errors.CellFailed("the command failed (the message above says why)") from None

@@ -101,9 +101,19 @@ def test_every_public_face_in_a_kernel_keeps_no_key(keyed_home, fake_key, loopba
 
     outputs = {i: c.outputs for i, c in enumerate(nb.cells)}
     errors_at = [i for i, outs in outputs.items() for o in outs if o.output_type == "error"]
-    assert errors_at == [CELLS.index(c) for c in CELLS if c.startswith("byok.ask('verbose")]
+    failing_cells = [CELLS.index(c) for c in CELLS if c.startswith("%%byok bad:")] + [
+        CELLS.index(c) for c in CELLS if c.startswith("%%byok denied:")
+    ]
+    api_errors = [CELLS.index(c) for c in CELLS if c.startswith("byok.ask('verbose")]
+    assert errors_at == sorted(failing_cells + api_errors)
+    for i in failing_cells:  # a failed %%byok fails its cell with one line, no traceback
+        (err,) = [o for o in outputs[i] if o.output_type == "error"]
+        assert err["traceback"] == ["byok: the request failed (the message above says why)"]
     verbose_tb = "\n".join(
-        "\n".join(o["traceback"]) for i in errors_at for o in outputs[i] if o.output_type == "error"
+        "\n".join(o["traceback"])
+        for i in api_errors
+        for o in outputs[i]
+        if o.output_type == "error"
     )
     assert "ConnectFailed" in verbose_tb and "AuthError" in verbose_tb
     leaks = outputs[len(CELLS) - 1][0]["data"]["text/plain"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from IPython.utils.capture import capture_output
 
 from byok_magic.config import Profile
+from byok_magic.errors import CellFailed
 from tests.loopback import Reply, chat_chunks
 
 
@@ -39,7 +41,7 @@ def test_cell_streams_answer_and_returns_nothing(ip, router, loopback, memory_st
 
 def test_missing_key_message(ip, router, loopback):
     router.config.add(Profile(name="loop", type="openai", base_url=loopback.url + "/v1"))
-    with capture_output() as cap:
+    with capture_output() as cap, pytest.raises(CellFailed):
         ip.run_cell_magic("byok", "loop:m", "hi")
     out = "\n".join(markdown_of(cap.outputs))
     assert "no API key for profile 'loop'" in out
@@ -51,7 +53,7 @@ def test_error_keeps_partial_answer(ip, router, loopback, memory_store, fake_key
     _loop_profile(router, loopback, fake_key, memory_store)
     reply = Reply.sse(chat_chunks(["partial ", "answer"], usage=False), disconnect_after=3)
     loopback.route("POST", "/v1/chat/completions", reply)
-    with capture_output() as cap:
+    with capture_output() as cap, pytest.raises(CellFailed):
         ip.run_cell_magic("byok", "loop:m", "hi")
     final = markdown_of(cap.outputs)[-1]
     assert "partial answer" in final
@@ -60,7 +62,7 @@ def test_error_keeps_partial_answer(ip, router, loopback, memory_store, fake_key
 
 def test_key_in_arguments_is_refused(ip, router, loopback, memory_store, fake_key):
     _loop_profile(router, loopback, fake_key, memory_store)
-    with capture_output() as cap:
+    with capture_output() as cap, pytest.raises(CellFailed):
         ip.run_cell_magic("byok", f"loop:m --system {fake_key}", "hi")
     out = "\n".join(markdown_of(cap.outputs))
     assert "rotate" in out and fake_key not in out
@@ -90,7 +92,7 @@ def test_line_magic_profiles_use_and_status(ip, router, loopback, memory_store, 
 def test_unknown_preset_type_is_clear(ip, router, memory_store, fake_key):
     router.config.add(Profile(name="vx", type="vertex", base_url="https://example.com"))
     memory_store.set("vx", fake_key)
-    with capture_output() as cap:
+    with capture_output() as cap, pytest.raises(CellFailed):
         ip.run_cell_magic("byok", "vx:gemini-x", "hi")
     out = "\n".join(markdown_of(cap.outputs))
     assert "not supported yet" in out or "vertex" in out
@@ -239,7 +241,8 @@ def test_outputs_read_as_text_in_a_terminal(ip, router):
     """Terminal IPython and text frontends get the Markdown source, not an object repr."""
     with capture_output() as cap:
         ip.run_line_magic("byok", "")
-        ip.run_cell_magic("byok", "nosuchprofile:m", "hi")
+        with pytest.raises(CellFailed):
+            ip.run_cell_magic("byok", "nosuchprofile:m", "hi")
     plain = [o.data.get("text/plain", "") for o in cap.outputs]
     assert all("IPython.core.display" not in p for p in plain)
     assert any("default target" in p for p in plain)
@@ -255,7 +258,7 @@ def test_help_names_the_magics_as_typed(ip):
 
 def test_a_blank_cell_sends_nothing(ip, router, loopback, memory_store, fake_key):
     _loop_profile(router, loopback, fake_key, memory_store)
-    with capture_output() as cap:
+    with capture_output() as cap, pytest.raises(CellFailed):
         ip.run_cell_magic("byok", "loop:m", "   \n\t\n")
     assert "the prompt is empty" in "\n".join(markdown_of(cap.outputs))
     assert loopback.seen() == []
@@ -264,7 +267,7 @@ def test_a_blank_cell_sends_nothing(ip, router, loopback, memory_store, fake_key
 def test_models_without_a_key_say_how_to_add_one(ip, router, loopback, memory_store, fake_key):
     router.config.add(Profile(name="nokey", type="openai", base_url=loopback.url + "/v1"))
     loopback.route("GET", "/v1/models", Reply.json({"error": {"message": "no auth"}}, status=401))
-    with capture_output() as cap:
+    with capture_output() as cap, pytest.raises(CellFailed):
         ip.run_line_magic("byok", "models nokey")
     out = "\n".join(markdown_of(cap.outputs))
     assert "no API key for profile 'nokey'" in out and "rejected" not in out

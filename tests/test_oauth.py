@@ -17,6 +17,7 @@ from IPython.utils.capture import capture_output
 from byok_magic import errors, oauth
 from byok_magic.config import Profile
 from byok_magic.credentials import Secret, describe, require
+from byok_magic.errors import CellFailed
 from byok_magic.oauth_files import ToolLoginRefused, parse_credential
 from byok_magic.oauth_locations import find_files
 from tests.leakcheck import assert_no_secret, exception_texts
@@ -147,7 +148,7 @@ def test_pasted_tool_login_is_explained_and_never_stored_or_sent(
     import getpass
 
     monkeypatch.setattr(getpass, "getpass", lambda prompt: json.dumps(data))
-    with capture_output() as cap:
+    with capture_output() as cap, pytest.raises(CellFailed):
         ip.run_line_magic("byok", "keys set vx --oauth")
     out = "\n".join(markdown_of(cap.outputs)) + cap.stdout + cap.stderr
     for phrase in says:
@@ -155,7 +156,7 @@ def test_pasted_tool_login_is_explained_and_never_stored_or_sent(
     assert "vx#oauth" not in memory_store.values
     assert_no_secret(out, tool_secrets(data), "the magic's output")
     # and pasted where a key goes, too
-    with capture_output() as cap:
+    with capture_output() as cap, pytest.raises(CellFailed):
         ip.run_line_magic("byok", "keys set vx")
     assert says[0] in "\n".join(markdown_of(cap.outputs)) + cap.stdout
     assert memory_store.values == {}
@@ -220,7 +221,7 @@ def test_tool_logins_found_at_default_paths(home, ip, router, memory_store, sent
         assert route in out
     assert_no_secret(out, all_tokens, "%byok keys")
     for tool in TOOL_PATHS:
-        with capture_output() as cap:
+        with capture_output() as cap, pytest.raises(CellFailed):
             ip.run_line_magic("byok", f"keys set vertex --oauth --from {tool}")
         shown = "\n".join(markdown_of(cap.outputs))
         assert TOOLS[tool][1][0] in shown and TOOLS[tool][1][-1] in shown
@@ -465,7 +466,7 @@ def test_prompt_input_that_is_a_key_or_a_missing_path_is_not_echoed(
     missing = str(tmp_path / "no-such-dir" / "adc.json")
     for typed, says in ((key, "looks like an API key"), (missing, "(FileNotFoundError)")):
         monkeypatch.setattr(getpass, "getpass", lambda prompt, typed=typed: typed)
-        with capture_output() as cap:
+        with capture_output() as cap, pytest.raises(CellFailed):
             ip.run_line_magic("byok", "keys set vx --oauth")
         out = "\n".join(markdown_of(cap.outputs))
         assert says in out and typed not in out

@@ -22,6 +22,7 @@ from IPython.utils.capture import capture_output
 
 from byok_magic import errors
 from byok_magic.config import Profile
+from byok_magic.errors import CellFailed
 from byok_magic.events import Usage
 from byok_magic.prices import BUILTIN, PRICES_AS_OF, builtin_price, price_for
 from byok_magic.reports import footer
@@ -519,7 +520,8 @@ def test_byok_usage_magic(ip, setup, loopback, tmp_path):
     assert raw.startswith(PNG)
     assert len(list(csv.reader(csv_path.open()))) == 4
     with capture_output() as cap:
-        ip.run_line_magic("byok", "usage --by nonsense")
+        with pytest.raises(CellFailed):
+            ip.run_line_magic("byok", "usage --by nonsense")
         ip.run_line_magic("byok", "usage --clear")
         ip.run_line_magic("byok", "usage")
     md = _markdown(cap.outputs)

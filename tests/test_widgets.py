@@ -17,6 +17,7 @@ from nbclient.util import run_sync
 
 from byok_magic import errors
 from byok_magic.config import Profile
+from byok_magic.errors import CellFailed
 from byok_magic.settings_checks import (
     add_command,
     connection_check,
@@ -350,7 +351,7 @@ def test_test_button_shows_the_magics_error_text(
     )
     panel.state.refresh()
     panel.rows["loop"].test.click()
-    with capture_output() as cap:
+    with capture_output() as cap, pytest.raises(CellFailed):
         ip.run_cell_magic("byok", "loop:m", "hi")
     shown = "".join(o.data.get("text/markdown", "") for o in cap.outputs)
     status = panel.rows["loop"].status.value
