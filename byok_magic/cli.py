@@ -133,7 +133,25 @@ def _key_in_arguments(args: list[str]) -> bool:
 
 
 def _error(message: str) -> None:
-    sys.stderr.write(f"byok: error: {redact(message)}\n")
+    sys.stderr.write(f"byok: error: {redact(for_terminal(message))}\n")
+
+
+# Errors are worded for the notebook (the usual face); in a terminal the same commands exist as
+# `byok …`, and there is no cell or kernel.
+_TERMINAL_WORDS = (
+    (re.compile(r"`%byok ([^`]*)` \(or `byok \1` in a terminal\)"), r"`byok \1`"),
+    (re.compile(r"\(or `byok ([^`]*)` in a terminal\)"), ""),
+    (re.compile(r"`%byok "), "`byok "),
+    (re.compile(r"run the cell again"), "run it again"),
+    (re.compile(r"the kernel's environment"), "the environment"),
+)
+
+
+def for_terminal(message: str) -> str:
+    """An error message from the shared core, worded for someone at a shell prompt."""
+    for pattern, repl in _TERMINAL_WORDS:
+        message = pattern.sub(repl, message)
+    return message
 
 
 def _columns(rows: list[list[str]]) -> str:
@@ -183,7 +201,7 @@ def _profile(name: str) -> Profile:
     if name not in profiles:
         raise ConfigError(
             f"no profile named {name!r} (known: {', '.join(sorted(profiles))})",
-            f"add it first: in a notebook `%byok add {name} --type openai --base-url URL`, or "
+            f"add it first: `byok add {name} --type openai --base-url URL`, or "
             f"a [profiles.{name}] table in {config.path}",
         )
     return profiles[name]

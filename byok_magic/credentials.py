@@ -239,7 +239,7 @@ def require(
             fix = env_fix or f"set key_env in profile {profile.name!r} and export that variable"
             raise MissingKeyError(
                 f"no API key for profile {profile.name!r} (the keyring is unusable: {problem})",
-                f"{fix}, or fix the keyring and run `byok keys set {profile.name}`",
+                f"{fix}, or fix the keyring and run `%byok keys set {profile.name}`",
             )
         env_hint = f", or set {envs}" if envs else ""
         if profile.type == "vertex":

@@ -153,7 +153,7 @@ def test_unknown_profile_says_how_to_add_one(no_keyring_env):
     assert proc.returncode == 2
     line = _one_line_error(proc)
     assert "no profile named 'acme'" in line
-    assert "%byok add acme --type openai --base-url URL" in line
+    assert "`byok add acme --type openai --base-url URL`" in line and "%byok" not in line
     assert "[profiles.acme]" in line
 
 

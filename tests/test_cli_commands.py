@@ -76,6 +76,7 @@ def test_ask_errors_are_one_line(loopback, byok_home, fake_key):
     assert r.returncode == 1
     assert r.stderr.strip().count("\n") == 0
     assert "no API key for profile 'loop'" in r.stderr and "byok keys set loop" in r.stderr
+    assert "%byok" not in r.stderr and "cell" not in r.stderr  # worded for a shell prompt
     r = byok("ask", "-t", "nope:m", "hi")
     assert r.returncode == 2 and "no profile named 'nope'" in r.stderr
     r = byok("ask", "-t", "loop:m", fake_key)
