@@ -253,8 +253,11 @@ class LiveAnswer:
         self._close(footer, None)
 
     def fail(self, message: str, kind: str = "error") -> None:
-        """Keep the partial answer and add one line saying what went wrong (or ``stopped``)."""
-        self._close(None, problem_text(message, kind))
+        """Keep the partial answer and add one line saying what went wrong (or ``stopped``).
+
+        Nothing arrived: the message alone, with no token/time footer to suggest otherwise."""
+        nothing = not self.text and not self.reasoning
+        self._close("" if nothing else None, problem_text(message, kind))
 
     # -- internals -------------------------------------------------------------------------
 

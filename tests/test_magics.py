@@ -302,3 +302,12 @@ def test_a_cut_variable_is_said_in_the_footer(ip, router, loopback, memory_store
     sent = loopback.seen()[0].json["messages"][-1]["content"]
     assert sent.startswith("A" * 20_000) and "80,000 more characters truncated" in sent
     assert "{big} was cut to 20,000 characters" in markdown_of(cap.outputs)[-1]
+
+
+def test_an_error_before_any_answer_has_no_token_footer(ip, router, loopback):
+    router.config.add(Profile(name="loop", type="openai", base_url=loopback.url + "/v1"))
+    with capture_output() as cap, pytest.raises(CellFailed):
+        ip.run_cell_magic("byok", "loop:m", "hi")
+    final = markdown_of(cap.outputs)[-1]
+    assert "no API key for profile 'loop'" in final
+    assert "tokens" not in final and "<sub>" not in final
