@@ -162,7 +162,18 @@ def _add(magics: ByokMagics, words: list[str]) -> None:
     args = p.parse_args(words)
     prof = profile_from_args(magics.router, args)
     magics.router.config.add(prof)
-    show(f"Profile `{prof.name}` saved ({prof.type}, {prof.base_url or 'no base URL'}).")
+    text = f"Profile `{prof.name}` saved ({prof.type}, {prof.base_url or 'no base URL'})."
+    if needs_base_url(prof):
+        text += (
+            f" It needs a base URL before it can answer: `%byok add {prof.name} --base-url URL`."
+        )
+    show(text)
+
+
+def needs_base_url(prof: Any) -> bool:
+    """A profile that cannot build a request URL yet (the URL is not found at run time)."""
+    runtime = prof.quirks.get("discover") or prof.type in ("anthropic", "gemini", "ollama")
+    return not prof.base_url and not runtime and prof.type != "vertex"
 
 
 @command("remove")

@@ -206,8 +206,8 @@ class ByokMagics(Magics):
 
     def after_answer(self, answer: Answer, args: Any, prompt: str, key: str) -> None:
         """Thread history, ``-o`` and ``-f code``: only for complete answers (``-o`` always)."""
-        if args.out and self.shell is not None:
-            self.shell.user_ns[args.out] = answer.text
+        if args.out and self.shell is not None and (answer.text or answer.error is None):
+            self.shell.user_ns[args.out] = answer.text  # a failure with nothing kept leaves it
         if answer.error is not None:
             return
         if not args.no_history:

@@ -311,3 +311,13 @@ def test_an_error_before_any_answer_has_no_token_footer(ip, router, loopback):
     final = markdown_of(cap.outputs)[-1]
     assert "no API key for profile 'loop'" in final
     assert "tokens" not in final and "<sub>" not in final
+
+
+def test_small_things_users_trip_on(ip, router, loopback):
+    with capture_output() as cap:
+        ip.run_line_magic("byok", "add new3 --type openai")
+    assert "needs a base URL" in markdown_of(cap.outputs)[-1]
+    ip.user_ns["ans"] = "earlier answer"
+    with capture_output(), pytest.raises(CellFailed):
+        ip.run_cell_magic("byok", "new3:m -o ans", "hi")
+    assert ip.user_ns["ans"] == "earlier answer", "a failure that kept nothing leaves -o alone"
