@@ -78,7 +78,7 @@ def test_keys_set_in_a_kernel_then_ask(byok_home, loopback, fake_key, monkeypatc
         assert "stored key ok" in _shown(msgs)
         msgs, _ = _run(kc, "%byok keys delete loop")
         seen_by_frontend += msgs
-        assert "deleted" in _shown(msgs)
+        assert "Deleted the API key" in _shown(msgs)
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)

@@ -255,7 +255,8 @@ def test_cli_lists_found_files_and_refuses_them(home, memory_store, capsys, sent
     path = str(home / ".claude" / ".credentials.json")
     assert main(["keys", "set", "anthropic", "--oauth", "--file", path]) == 2
     err = capsys.readouterr().err
-    assert "Claude Code login" in err and "`%byok keys set anthropic`" in err
+    # the command line names the terminal command
+    assert "Claude Code login" in err and "`byok keys set anthropic`" in err
     assert_no_secret(err, tokens, "stderr")
     assert memory_store.values == {} and sent == []
 
