@@ -71,7 +71,7 @@ def test_interrupt_mid_stream(kernel, loopback):
     t0 = time.monotonic()
     km.interrupt_kernel()
     collected += _outputs_until_idle(kc, msg_id)
-    assert time.monotonic() - t0 < 3, "the connection must close at once"
+    assert time.monotonic() - t0 < 5, "the connection must close at once (the rest would take 9 s)"
     final = _markdown(collected)[-1]
     assert "w0 w1 w2 w3" in final
     assert "stopped" in final.lower()
