@@ -78,6 +78,27 @@ def credential_auth(profile: Profile, credential: Credential | None) -> dict[str
     return auth_for(credential, "Authorization", "Bearer ")
 
 
+def post(
+    profile: Profile,
+    credential: Credential | None,
+    operation: str,
+    request: ChatRequest,
+    body: dict[str, Any],
+) -> WireRequest:
+    """A request to an OpenAI-family operation: its URL and query (Azure routes included),
+    the profile's headers and the credential in the header this profile's type wants."""
+    url, params = endpoint(profile, operation, request.model)
+    return WireRequest(
+        "POST",
+        url,
+        headers=dict(profile.headers),
+        json=body,
+        params=params,
+        framing="sse" if request.stream else "json",
+        **credential_auth(profile, credential),
+    )
+
+
 def messages_for(request: ChatRequest) -> list[dict[str, str]]:
     """The system prompt as a first ``system`` message, then the turns as they are."""
     out = [{"role": "system", "content": request.system}] if request.system else []
@@ -131,16 +152,7 @@ class OpenAIChatAdapter:
         if request.reasoning_effort:
             how = quirks.get("reasoning_param", "reasoning_effort")
             body.update(reasoning_fields(request.reasoning_effort, how))
-        url, params = endpoint(profile, "chat/completions", request.model)
-        return WireRequest(
-            "POST",
-            url,
-            headers=dict(profile.headers),
-            json=body,
-            params=params,
-            framing="sse" if request.stream else "json",
-            **credential_auth(profile, credential),
-        )
+        return post(profile, credential, "chat/completions", request, body)
 
     def parse(self, frames: Iterable[SSEEvent | str]) -> Iterator[Event]:
         body, events = split_reply(frames)

@@ -15,7 +15,7 @@ from .. import errors
 from ..events import Event, Finish, ReasoningDelta, TextDelta
 from .base import WireRequest, clean_message, loads, split_reply
 from .chat_chunks import usage_from
-from .openai_chat import OpenAIChatAdapter, credential_auth, endpoint
+from .openai_chat import OpenAIChatAdapter, post
 
 if TYPE_CHECKING:
     from ..config import Profile
@@ -53,16 +53,7 @@ class OpenAIResponsesAdapter(OpenAIChatAdapter):
             body["temperature"] = request.temperature
         if request.reasoning_effort:
             body["reasoning"] = {"effort": request.reasoning_effort, "summary": "auto"}
-        url, params = endpoint(profile, "responses", request.model)
-        return WireRequest(
-            "POST",
-            url,
-            headers=dict(profile.headers),
-            json=body,
-            params=params,
-            framing="sse" if request.stream else "json",
-            **credential_auth(profile, credential),
-        )
+        return post(profile, credential, "responses", request, body)
 
     def parse(self, frames: Iterable[SSEEvent | str]) -> Iterator[Event]:
         body, events = split_reply(frames)
