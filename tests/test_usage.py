@@ -476,20 +476,9 @@ def test_sqlite_is_not_imported_until_a_request_finishes():
 
 
 @pytest.fixture
-def ip(setup):
-    from IPython.core.interactiveshell import InteractiveShell
-
-    import byok_magic
-    from byok_magic import router as router_mod
-
-    shell = InteractiveShell.instance()
-    old = router_mod._router
-    router_mod._router = setup
-    shell.run_line_magic("load_ext", "byok_magic")
-    yield shell
-    shell.run_line_magic("unload_ext", "byok_magic")
-    router_mod._router = old
-    byok_magic._magics = None
+def ip(setup, ip):
+    """The shell from conftest, once the three profiles are set up (setup is the same router)."""
+    return ip
 
 
 def _markdown(outputs) -> str:
