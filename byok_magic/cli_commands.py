@@ -45,12 +45,16 @@ def _add_parser(p: argparse.ArgumentParser) -> None:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from .line_commands import profile_from_args
+    from .line_commands import needs_base_url, profile_from_args
 
     r = _router()
     prof = profile_from_args(r, args)
     r.config.add(prof)
     print(f"profile {prof.name} saved ({prof.type}, {prof.base_url or 'no base URL'})")
+    if needs_base_url(prof):
+        print(
+            f"note: it needs a base URL before it can answer: byok add {prof.name} --base-url URL"
+        )
     return 0
 
 

@@ -98,3 +98,9 @@ def test_ask_into_a_closed_pipe_exits_quietly(loopback, byok_home, fake_key):
     )
     assert proc.stdout == "word " * 4
     assert proc.stderr == ""
+
+
+def test_add_without_a_needed_base_url_says_so(byok_home):
+    r = byok("add", "nourl", "--type", "openai")
+    assert r.returncode == 0
+    assert "needs a base URL" in r.stdout and "byok add nourl --base-url URL" in r.stdout
